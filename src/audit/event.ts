@@ -149,6 +149,8 @@ export interface AuditEvent {
   budget?: string | undefined;
   /** The identity an agent proved with an identity token (config identities:): its issuer and subject. */
   identity?: { iss: string; sub: string } | undefined;
+  /** A delegated agent's chain (keyway agents delegate): root first, the agent itself last. Only for a delegated agent. */
+  chain?: string[] | undefined;
   /** What the agent said the request is for (X-Keyway-Purpose): cleaned, bounded, a secret in it redacted. */
   purpose?: string | undefined;
   /** Which keyway wrote the line, when several replicas share one store (audit.replica). */

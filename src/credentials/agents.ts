@@ -1,9 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../config/index.ts';
+import type { Config, RuleConfig } from '../config/index.ts';
 import { isBlankSecret, readSecretRef } from '../config/index.ts';
 import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
+import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
+import { DEFAULT_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -29,6 +31,12 @@ export interface Agent {
   readonly identityClaims?: Readonly<Record<string, unknown>> | undefined;
   /** That token itself, verified: a grant that acts on the agent's behalf exchanges it (types/token_exchange/). Never logged. */
   readonly identityToken?: string | undefined;
+  /** A child agent (src/delegation/): its ancestors as they stand, root first, nearest last. */
+  readonly parents?: readonly string[] | undefined;
+  /** A child's expiry (epoch ms), or an ancestor's if sooner: past it, its key is refused. */
+  readonly expiresAt?: number | undefined;
+  /** Generations it may mint below it (delegation/terms.ts). */
+  readonly delegationDepth?: number | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -40,6 +48,9 @@ export interface AgentTerms {
   readonly leaseTtlMs: number | undefined;
   readonly maxLeaseTtlMs: number | undefined;
   readonly createdAt: string | undefined;
+  /** A child agent's parent, as its record names it. */
+  readonly parent?: string | undefined;
+  readonly expiresAt?: string | undefined;
 }
 
 /** Every configured agent (config first; a store agent with a config agent's id is ignored), sorted by id. */
@@ -58,10 +69,15 @@ export function agentTerms(config: Config, store: RecordSource): AgentTerms[] {
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,
       createdAt: stored.created_at,
+      parent: stored.parent,
+      expiresAt: stored.expires_at,
     });
   }
   return [...out.values()].sort((a, b) => a.id.localeCompare(b.id));
 }
+
+/** The audit line's `chain` for an agent: root first, the agent last; undefined for a root agent (delegation/chain.ts). */
+export const agentChain = (agent: Pick<Agent, 'id' | 'parents'>): string[] | undefined => chainOf(agent);
 
 /** With no agents configured, one anonymous agent serves loopback clients and may use every grant. */
 export const ANONYMOUS_AGENT: Agent = Object.freeze({
@@ -151,6 +167,19 @@ export function storedLimits(stored: StoredAgent): Limits | undefined {
 }
 
 /**
+ * A store agent's rules compiled: none but a child's (`agents delegate --rules`), stored as the
+ * config's schema read them at minting (delegation/child-rules.ts), so no schema is loaded here.
+ * undefined: they do not compile.
+ */
+function storedPolicy(stored: StoredAgent): AgentPolicy | undefined {
+  try {
+    return compileRules(stored.id, (stored.rules ?? []) as RuleConfig[], 'enforce');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The agent table: the config's agents, then the store's (a store agent with a config agent's id
  * is ignored). Rebuilt on every store change; pass the config agents compiled once.
  */
@@ -161,19 +190,32 @@ export function buildAgents(
   configAgents: ReadonlyMap<string, Agent> = compileConfigAgents(config, env),
 ): AgentTable {
   const agents = new Map<string, Agent>(configAgents);
+  const links = new Map<string, ChildLink>();
   for (const [, stored] of store.entries<StoredAgent>(AGENT_PREFIX)) {
     if (agents.has(stored.id)) continue;
+    // A child's record names its parent; one whose link is half written is a child of nobody, and no agent.
+    if (stored.parent !== undefined || stored.parent_key_sha256 !== undefined) {
+      links.set(stored.id, { parent: stored.parent ?? '', parentKeySha256: stored.parent_key_sha256 ?? '' });
+    }
+    const expiresAt = stored.expires_at === undefined ? undefined : Date.parse(stored.expires_at);
+    const policy = storedPolicy(stored);
+    // Rules that no longer compile (a record edited by hand): no agent, rather than one without them.
+    if (policy === undefined) continue;
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
       source: 'store',
       keySha256: Buffer.from(stored.key_sha256, 'hex'),
-      policy: compileRules(stored.id, [], 'enforce'),
+      policy,
       mode: 'enforce',
       leaseTtlMs: stored.lease_ttl_ms,
       maxLeaseTtlMs: stored.max_lease_ttl_ms,
       storedLimits: storedLimits(stored),
+      // An unreadable expiry is no expiry to trust: expired now.
+      ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
+      delegationDepth: stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0),
     });
   }
-  return new AgentTable(agents);
+  // Children are cut to their parents as they stand now; a child without its parent is no agent.
+  return new AgentTable(links.size === 0 ? agents : linkChildren(agents, links));
 }

@@ -97,6 +97,10 @@ export const ERROR_CODES = {
   // A command's "no such grant/agent", the admin API's unknown route or id, and the self-check
   // host's answer to any other path.
   not_found: { kind: 'command', status: 404, audit: 'error' },
+  // Minting a child agent (keyway agents delegate) that would be wider than its parent: a grant the
+  // parent lacks, a TTL past the parent's lease or expiry, a depth past the limit. Names what is
+  // wider; nothing is written (src/delegation/). 403: a parent minting for itself will get it too.
+  delegation_refused: { kind: 'command', status: 403, audit: 'deny' },
   // Also the code of a refused reload's audit line (decision admin): the running config stays.
   config_invalid: { kind: 'command', status: null, audit: 'admin', adminStatus: 422 },
   store_wrong_key: { kind: 'command', status: null, audit: null, adminStatus: 500 },

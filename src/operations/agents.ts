@@ -6,7 +6,9 @@ import { dropCaptured } from '../capture/store/records.ts';
 import { randomBytes } from 'node:crypto';
 import { formatDuration, GRANT_ID } from '../config/index.ts';
 import type { LimitsInput } from '../config/limits.ts';
-import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { descendantsOf } from '../delegation/chain.ts';
+import type { StoreDraft } from '../credentials/store/draft.ts';
 import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
@@ -31,6 +33,10 @@ export interface AgentListing {
   limits: AgentLimitUse[];
   /** How many of its rules (config `rules:`) name each grant: a grant named here is not always allowed. */
   rules: Record<string, number>;
+  /** A child agent's parent (keyway agents delegate), else null. */
+  parent: string | null;
+  /** A child agent's expiry, else null. */
+  expires_at: string | null;
 }
 
 export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
@@ -46,6 +52,8 @@ export function listAgents(services: GrantServices, now = new Date()): AgentList
     access: agentAccess(services, agent, grants, now),
     limits: agentLimits(services.config, services.store, agent.id, now),
     rules: rulesPerGrant(agent.source === 'config' ? (services.config.agents[agent.id]?.rules ?? []) : []),
+    parent: agent.parent ?? null,
+    expires_at: agent.expiresAt ?? null,
   }));
 }
 
@@ -134,6 +142,14 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
     const existing = draft.get<StoredAgent>(agentRecordId(id));
     if (!existing) throw new KeywayError('not_found', `no agent "${id}" (see keyway agents list)`);
     draft.set(agentRecordId(id), { ...existing, key_sha256: hashAgentKey(key).toString('hex') } satisfies StoredAgent);
+    // Its children were minted under the old key (src/delegation/): they end with it, from the store too.
+    dropAgents(
+      draft,
+      descendantsOf(
+        draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
+        id,
+      ),
+    );
     return existing.grants ?? null;
   });
   return { id, key, grants, firstAgent: false };
@@ -143,13 +159,26 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
 export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string }> {
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
-    const existed = draft.delete(agentRecordId(id));
-    if (existed) {
-      for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
-      dropCaptured(draft, (record) => record.agent === id);
-    }
-    return existed;
+    // Its children go with it (src/delegation/): a child left behind would come back to an agent added later under this id.
+    const children = descendantsOf(
+      draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
+      id,
+    );
+    if (!draft.get(agentRecordId(id))) return false;
+    dropAgents(draft, [id, ...children]);
+    return true;
   });
   if (!removed) throw new KeywayError('not_found', `no agent "${id}"`);
   return { removed: id };
+}
+
+/** Removes store agents, with their leases and the tokens captured at their logins, in one update. */
+function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
+  if (ids.length === 0) return;
+  for (const gone of ids) {
+    draft.delete(agentRecordId(gone));
+    for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
+  }
+  const goneSet = new Set(ids);
+  dropCaptured(draft, (record) => goneSet.has(record.agent));
 }

@@ -107,6 +107,8 @@ export class Connection {
   endReason(now = Date.now()): string | undefined {
     this.#checkStanding();
     if (this.#revoked !== undefined) return this.#revoked;
+    const expiresAt = this.#agent.expiresAt;
+    if (expiresAt !== undefined && now >= expiresAt) return `agent "${this.#agent.id}" expired at ${new Date(expiresAt).toISOString()}`;
     const maxAge = this.runtime.config.proxy.timeouts.max_connection_age;
     if (now - this.openedAt >= maxAge) return `the connection is older than proxy.timeouts.max_connection_age (${Math.round(maxAge / 1000)} s)`;
     return undefined;

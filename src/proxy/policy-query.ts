@@ -6,11 +6,22 @@ import type { StagedRequest } from './stages/request.ts';
 // The question put to Cedar for one request, from what the stages already hold: built only where
 // Cedar files exist (decide() calls it), so a keyway without them does no work here.
 
-/** The query for one reading of the request (its method and path, or one an override header names). */
-export function policyQuery(request: StagedRequest, judged: PolicyRequest, action: PolicyAction, mcpTool?: string): PolicyQuery {
+/**
+ * The query for one reading of the request (its method and path, or one an override header names).
+ * `as`: the agent asked about, when not the connection's own (an ancestor of a delegated agent, judged
+ * for the same request: stages/delegation.ts); its parents go with it, so Cedar's `in` sees the chain.
+ */
+export function policyQuery(
+  request: StagedRequest,
+  judged: PolicyRequest,
+  action: PolicyAction,
+  mcpTool?: string,
+  as: { readonly id: string; readonly parents?: readonly string[] | undefined } = request.conn.agent,
+): PolicyQuery {
   const { conn } = request;
   return policyQueryOf({
-    agent: conn.agent.id,
+    agent: as.id,
+    parents: as.parents,
     action,
     grant: judged.grant,
     method: judged.method,

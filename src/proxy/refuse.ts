@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { agentChain } from '../credentials/agents.ts';
 import type { ProxyError } from '../errors/index.ts';
 import { AuditDraft } from './audit-event.ts';
 import type { ClientResponse } from './client-message.ts';
@@ -48,6 +49,9 @@ export function draftOn(conn: Connection | undefined, method: string | null, cli
   });
   if (conn?.via !== undefined) draft.event.via = conn.via;
   if (conn?.agent.identity !== undefined) draft.event.identity = conn.agent.identity;
+  // A delegated agent's chain (src/delegation/), root first: on every line of its requests, and only then.
+  const chain = conn === undefined ? undefined : agentChain(conn.agent);
+  if (chain !== undefined) draft.event.chain = chain;
   return draft;
 }
 

@@ -87,6 +87,8 @@ describe('the one error table', () => {
       'capture_unreadable',
       'placeholder_refused',
       'rule_denied',
+      // A child wider than its parent, refused at minting.
+      'delegation_refused',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

@@ -47,6 +47,9 @@ const LAYERS: Record<string, number> = {
   // and whose listing shows its logins: placeholders, settings, the judge of a login host's answers,
   // the swap, captured tokens as records (pure).
   'capture/core': 2.5,
+  // Delegation's pure core: what a child may be at minting, and its chain resolved against its parent
+  // as it stands (credentials/agents.ts builds the agent table through it). Below credentials.
+  delegation: 2.6,
   credentials: 3,
   tls: 3,
   audit: 3,

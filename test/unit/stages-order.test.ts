@@ -32,6 +32,7 @@ describe('the request path', () => {
       'purpose',
       'audit-ready',
       'access (injected)',
+      'delegation (injected)',
       'purpose-required (injected)',
       'mcp (injected)',
       'limits (injected)',

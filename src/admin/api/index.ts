@@ -3,6 +3,7 @@
 import type { AdminDeps } from '../deps.ts';
 import type { Route } from '../router.ts';
 import { agentRoutes } from './agents.ts';
+import { delegationRoutes } from './delegation.ts';
 import { approvalRoutes } from './approvals.ts';
 import { auditRoutes } from './audit.ts';
 import { grantRoutes } from './grants.ts';
@@ -21,6 +22,7 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
     ...grantRoutes(deps),
     ...grantTypeRoutes(),
     ...agentRoutes(deps),
+    ...delegationRoutes(deps),
     ...approvalRoutes(deps),
     ...auditRoutes(deps),
     ...oauthRoutes(deps),

@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { closestName } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
+import { delegateAgent } from '../../operations/delegation.ts';
 import { endLease, grantLease } from '../../operations/leases.ts';
 import { setAgentLimits } from '../../operations/agent-grants.ts';
 import { setAgentLeaseTerms } from '../../operations/agent-lease-terms.ts';
@@ -15,6 +18,7 @@ import { KeywayError } from '../../errors/index.ts';
 
 const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [LIMITS] [--json]
 keyway agents list [--json]
+keyway agents delegate PARENT --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--json]
 keyway agents show ID [--json]
 keyway agents rm ID
 keyway agents rotate-key ID [--json]
@@ -40,12 +44,18 @@ once, and it does not restart by itself. \`list\` shows each agent's grants with
 \`set\` gives an agent made here a lease clock, changes it, or takes it away (none), keeping its
 key: turning the clock on or off drops the agent's leases (a first use starts one again); a lower
 max_lease_ttl cuts a live lease down to it.
+\`delegate\` mints a child agent for PARENT, never wider (docs/delegation.md): its grants a subset of
+the parent's (default: the parent's), its TTL (default 1h) never past the parent's expiry or
+max_lease_ttl, its depth (the generations it may mint below it, default 0) less than the parent's (a
+root agent's is 1). --rules FILE gives it rules of its own (YAML, the config's rule form): they
+only narrow it. Each request of the child must be allowed for it and every ancestor as they
+stand; removing or rotating the parent ends the child. Prints the child's proxy URL, once.
 \`show\` adds the agent's limits (config limits: and grant_limits:) with today's quota use, as
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
 read a little above what was sent); rates are counted in each process and not shown.`;
 
 /** Each subcommand and the words after it (args.ts refuses any other, and any word more). */
-const WORDS = { add: 1, list: 0, show: 1, rm: 1, 'rotate-key': 1, lease: 2, 'revoke-lease': 2, limits: 1, set: 1 } as const;
+const WORDS = { add: 1, delegate: 1, list: 0, show: 1, rm: 1, 'rotate-key': 1, lease: 2, 'revoke-lease': 2, limits: 1, set: 1 } as const;
 
 const LIMIT_FLAGS = {
   rate: { type: 'string' },
@@ -85,6 +95,9 @@ export const agents: Command = {
         'lease-ttl': { type: 'string' },
         'max-lease-ttl': { type: 'string' },
         ttl: { type: 'string' },
+        name: { type: 'string' },
+        depth: { type: 'string' },
+        rules: { type: 'string' },
         ...LIMIT_FLAGS,
       },
       WORDS,
@@ -95,6 +108,7 @@ export const agents: Command = {
     if (!id) throw usageError(`agents ${action}: expected an agent id`);
     if (action === 'show') return show(services, args, io, id);
     if (action === 'add') return add(services, args, io, id);
+    if (action === 'delegate') return delegate(services, args, io, id);
     if (action === 'rotate-key') return rotateKey(services, args, io, id);
     if (action === 'limits') return setLimits(services, args, io, id);
     if (action === 'set') return setLeaseTerms(services, args, io, id);
@@ -130,6 +144,50 @@ async function add(services: Services, args: Args, io: CommandIO, id: string): P
     );
   }
   return 0;
+}
+
+async function delegate(services: Services, args: Args, io: CommandIO, parent: string): Promise<number> {
+  const name = args.string('name');
+  if (name === undefined) throw usageError('agents delegate: expected --name CHILD');
+  const depthText = args.string('depth');
+  const depth = depthText === undefined ? undefined : Number(depthText);
+  if (depthText !== undefined && !Number.isInteger(depth)) throw usageError(`--depth: expected a whole number, got "${depthText}"`);
+  const rulesFile = args.string('rules');
+  const input = {
+    name,
+    grants: args.list('grants'),
+    ttl: args.string('ttl') ?? undefined,
+    depth,
+    rules: rulesFile === undefined ? undefined : readRulesFile(rulesFile),
+  };
+  const changed = [
+    'key',
+    'parent',
+    'expires_at',
+    ...(input.grants !== undefined ? ['grants'] : []),
+    ...(depth !== undefined ? ['delegation_depth'] : []),
+    ...(input.rules !== undefined ? ['rules'] : []),
+  ];
+  const child = await audited(services, io, { action: 'agent.delegate', agent: name, changed }, () => delegateAgent(services, parent, input, 'cli'));
+  const url = proxyUrl(services.config, { id: name, key: child.key });
+  if (args.json) printJson(io, { ...child, proxy_url: url });
+  else io.out(`${url}\n(shown once; child of ${child.chain.slice(0, -1).join(' > ')}, until ${child.expires_at})`);
+  return 0;
+}
+
+/** A child's rules file: YAML (or JSON), a list of rules in the config's form or `{rules: [...]}`. */
+function readRulesFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw usageError(`--rules: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (err) {
+    throw usageError(`--rules: ${path} is not YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
 }
 
 async function setLimits(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {
@@ -182,11 +240,13 @@ function list(services: Services, args: Args, io: CommandIO): number {
   }
   // One row per agent and grant, so both clocks of each grant sit side by side.
   const rows = agentsOut.flatMap((a) => {
-    const base = { id: a.id, source: a.source, lease_ttl: a.lease_ttl ?? '-' };
+    const base = { id: a.id, source: a.source, parent: a.parent ?? '-', lease_ttl: a.lease_ttl ?? '-' };
     if (a.access.length === 0) return [{ ...base, grant: a.grants.join(','), lease: '-' }];
     return a.access.map((g) => ({ ...base, grant: g.grant, lease: g.lease, lease_expires_at: g.lease_expires_at, token_expires_at: g.token_expires_at }));
   });
-  printTable(io, rows, ['id', 'source', 'grant', 'lease_ttl', 'lease', 'lease_expires_at', 'token_expires_at']);
+  // A parent column only once some agent is a child (keyway agents delegate): the table stays as it was without.
+  const parent = agentsOut.some((a) => a.parent !== null) ? ['parent'] : [];
+  printTable(io, rows, ['id', 'source', ...parent, 'grant', 'lease_ttl', 'lease', 'lease_expires_at', 'token_expires_at']);
   return 0;
 }
 
@@ -205,7 +265,8 @@ function show(services: Services, args: Args, io: CommandIO, id: string): number
     printJson(io, agent);
     return 0;
   }
-  io.out(`agent ${agent.id} (${agent.source}; grants ${agent.grants.join(', ')}; mode ${agent.mode}; lease_ttl ${agent.lease_ttl ?? '-'})`);
+  const child = agent.parent === null ? '' : `; child of ${agent.parent} until ${agent.expires_at ?? '-'}`;
+  io.out(`agent ${agent.id} (${agent.source}; grants ${agent.grants.join(', ')}; mode ${agent.mode}; lease_ttl ${agent.lease_ttl ?? '-'}${child})`);
   if (agent.access.length > 0) {
     printTable(
       io,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { auditUnavailable } from '../../audit/unavailable.ts';
+import { agentChain } from '../../credentials/agents.ts';
 import { AuditDraft } from '../audit-event.ts';
 import { Connection, RefusedInside, type Route } from '../connection.ts';
 import { checkDestination, refuseUnmatched } from '../destination.ts';
@@ -57,6 +58,9 @@ async function routeConnect({ runtime, auth }: ProxyWiring, req: IncomingMessage
   const agent = await auth.identify(req, runtime.tables().agents, draft.event.client, runtime.callerKey, runtime.identities());
   draft.event.agent = agent.id;
   if (agent.identity !== undefined) draft.event.identity = agent.identity;
+  // A delegated agent's chain (src/delegation/), on the CONNECT's own line too (a refusal of the tunnel).
+  const chain = agentChain(agent);
+  if (chain !== undefined) draft.event.chain = chain;
   return routeConnection(runtime, new Connection(runtime, target, agent, draft.event.client));
 }
 

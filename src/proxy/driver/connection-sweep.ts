@@ -1,3 +1,4 @@
+import { agentChain } from '../../credentials/agents.ts';
 import { AuditDraft } from '../audit-event.ts';
 import { Connection } from '../connection.ts';
 import type { ClientConnections } from '../client-connections.ts';
@@ -27,6 +28,8 @@ export function sweepConnections(runtime: ProxyRuntime, connections: ClientConne
       const draft = new AuditDraft({ method: 'CONNECT', host: target.host, port: target.port, client, agent: standing.agent.id });
       draft.failed(connectionEnded(reason));
       if (standing.via !== undefined) draft.event.via = standing.via;
+      const chain = agentChain(standing.agent);
+      if (chain !== undefined) draft.event.chain = chain;
       draft.commit(runtime);
     });
   }, SWEEP_MS);

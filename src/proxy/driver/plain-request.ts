@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Agent } from '../../credentials/agents.ts';
+import { type Agent, agentChain } from '../../credentials/agents.ts';
 import { ProxyError } from '../../errors/index.ts';
 import type { ProxyWiring } from './wiring.ts';
 import { Connection } from '../connection.ts';
@@ -35,6 +35,8 @@ export async function handlePlainRequest({ runtime, auth }: ProxyWiring, req: In
     draft.event.port = target?.port ?? 0;
     draft.event.agent = agent?.id ?? null;
     if (agent?.identity !== undefined) draft.event.identity = agent.identity;
+    const chain = agent === undefined ? undefined : agentChain(agent);
+    if (chain !== undefined) draft.event.chain = chain;
     return refuse(runtime, draft, error, res);
   }
   await handleExchange(new Connection(runtime, target, agent, client), req, res, path);

@@ -33,6 +33,12 @@ export function identifyAgent(req: IncomingMessage, agents: AgentTable, callerKe
   }
   const agent = agents.authenticate(credentials.id, credentials.key);
   if (!agent) throw new ProxyError('proxy_auth_required', 'unknown agent or wrong agent key');
+  // A delegated agent past its TTL (or its parent's): its key is refused as a wrong one would be, saying why.
+  if (agent.expiresAt !== undefined && agent.expiresAt <= Date.now()) {
+    throw new ProxyError('proxy_auth_required', `agent "${agent.id}" expired at ${new Date(agent.expiresAt).toISOString()}`, {
+      hint: 'ask its parent agent, or whoever runs keyway, for a new delegation',
+    });
+  }
   return agent;
 }
 

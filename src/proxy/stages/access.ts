@@ -114,14 +114,14 @@ function overridesMcpEndpoint(request: StagedRequest): boolean {
   return typeof paths !== 'string' && paths.some((p) => isMcpEndpoint(endpoints, p.path));
 }
 
-interface Judged {
+export interface Judged {
   request: PolicyRequest;
   /** The override header(s) that named this method or path; undefined for the request itself. */
   by: string | undefined;
 }
 
-/** The request as sent, then once for each method and path that an override header names. */
-function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date): Judged[] {
+/** The request as sent, then once for each method and path that an override header names (stage delegation asks each ancestor about the same). */
+export function requestsToJudge(req: ClientRequest, request: StagedRequest, now: Date): Judged[] {
   const { draft } = request;
   const grant = request.grant!.id;
   const methods = overrideMethods(req.headers, request.query);

@@ -16,6 +16,7 @@ import { captureAnswer } from './capture-answer.ts';
 import { captureBody } from './capture-body.ts';
 import { captureSocket } from './capture-socket.ts';
 import { credential } from './credential.ts';
+import { delegation } from './delegation.ts';
 import { grant } from './grant.ts';
 import {
   type AnswerReader,
@@ -77,6 +78,8 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
   access,
+  // A delegated agent's request, asked of every ancestor too.
+  delegation,
   purposeRequired,
   mcp,
   limits,
