@@ -152,6 +152,7 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
       mode: a.mode,
       leaseTtlMs: a.lease_ttl,
       maxLeaseTtlMs: a.max_lease_ttl,
+      delegationDepth: a.delegation?.depth,
     });
   }
   return agents;
