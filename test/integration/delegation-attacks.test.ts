@@ -39,6 +39,15 @@ describe('attacks on delegation', () => {
         agents: {
           // The parent: two grants, GET only on github.
           lead: { key: 'env:LEAD_KEY', grants: ['github'], rules: [{ grant: 'github', methods: ['GET'] }] },
+          // A parent whose POSTs wait for a person's yes: its children's do too.
+          gated: {
+            key: 'env:OTHER_KEY',
+            grants: ['github'],
+            rules: [
+              { grant: 'github', methods: ['GET'] },
+              { grant: 'github', methods: ['POST'], approve: 'human', approval: { wait: 0 } },
+            ],
+          },
           // Another agent with every grant: a child must never become its.
           other: { key: 'env:OTHER_KEY' },
         },
@@ -127,6 +136,16 @@ describe('attacks on delegation', () => {
     expect(post.status).toBe(403);
     expect(JSON.parse(post.body).error).toMatchObject({ code: 'policy_denied', grant: 'github' });
     expect(JSON.parse(post.body).error.message).toContain('agents.lead.rules[0]');
+    expect(upstream.seen.length).toBe(seen);
+  });
+
+  it("asks a person for a child's request where its parent's rule would", async () => {
+    const child = await delegate('gated', '--name', 'gated-kid');
+    await served(child.proxy_url);
+    const seen = upstream.seen.length;
+    const post = await curl(child.proxy_url, GITHUB, 'POST');
+    expect(post.status).toBe(403);
+    expect(JSON.parse(post.body).error).toMatchObject({ code: 'approval_required' });
     expect(upstream.seen.length).toBe(seen);
   });
 

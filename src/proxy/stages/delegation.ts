@@ -11,7 +11,7 @@ import type { HeadStage, StagedRequest } from './request.ts';
  * A delegated agent's request, asked of every ancestor as it stands now (src/delegation/terms.ts
  * says what delegation admits): each must hold the grant, hold a live lease on it where it has a
  * lease clock, and allow the request by its rules and the Cedar files (judged as that ancestor,
- * with its own parents). The child's own judgement is stage access's, just before; each JSON-RPC
+ * with its own parents), asking a person where an ancestor's rule would. The child's own judgement is stage access's, just before; each JSON-RPC
  * message on an MCP endpoint is asked of the ancestors by stage mcp. A root agent passes untouched.
  * Refusals name the ancestor.
  */
@@ -76,6 +76,8 @@ function judgeAs(request: StagedRequest, ancestor: Agent, grant: string, now: Da
     );
     if (decision.code === 'rule_denied') throw ruleDenied(decision, { ...judged, namedBy: by });
     if (!decision.allowed) throw policyDenied(decision.verdict, { ...judged, namedBy: by });
+    // An ancestor's rule that lets this through only with a person's yes (approve: human) asks one for the child too.
+    if (decision.verdict.approvalBy !== undefined && request.approvalRule === undefined) request.approvalRule = decision.verdict.approvalBy;
     // A body cap of an ancestor's is checked on a declared size only (evaluate did); one of undeclared size is refused, not held.
     if (decision.verdict.enforced && decision.verdict.maxBodyBytes !== undefined && judged.bodyBytes === undefined) {
       throw new ProxyError('policy_denied', `${decision.verdict.rule ?? 'a rule'} of agent "${ancestor.id}" caps the body; send Content-Length`, {
