@@ -5,7 +5,9 @@
 // to widen a child (grants, a parent link to another agent, depth, a chain too long, a loop); a
 // child's key replayed after it was removed. Each refusal is checked where the guard sits: the
 // upstream never sees the request, the canary never leaks.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentRecordId, type StoredAgent } from '../../src/credentials/agent-record.ts';
 import { hashAgentKey } from '../../src/credentials/agents.ts';
@@ -147,6 +149,25 @@ describe('attacks on delegation', () => {
     expect(post.status).toBe(403);
     expect(JSON.parse(post.body).error).toMatchObject({ code: 'approval_required' });
     expect(upstream.seen.length).toBe(seen);
+  });
+
+  it('cuts a child when a reload removes its config parent, and it does not come back with the parent', async () => {
+    const child = await delegate('gated', '--name', 'gated-kid-2');
+    await served(child.proxy_url);
+    const path = join(proxy.home, 'config', 'keyway.yaml');
+    const config = parse(readFileSync(path, 'utf8')) as { agents: Record<string, unknown> };
+    const gated = config.agents['gated'];
+    delete config.agents['gated'];
+    writeFileSync(path, stringify(config));
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    await cut(child.proxy_url, 'the child of a removed config agent to be refused');
+    config.agents['gated'] = gated;
+    writeFileSync(path, stringify(config));
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    // Gone from the store with it: the parent added again under the same key has no children.
+    expect(await names()).not.toContain('gated-kid-2');
+    await served(`http://gated:other-key-0123456789abcdef@127.0.0.1:${proxy.port}`);
+    expect((await curl(child.proxy_url)).status).toBe(407);
   });
 
   it('holds the depth when a record is edited by hand to say more', async () => {

@@ -2,7 +2,7 @@
 // client, as a child of a parent whose YAML rules deny the delete_* tools and whose Cedar policy
 // (on the parent itself, `principal ==`, which the child's own query does not match) forbids
 // close_issue: the child calls what every ancestor allows, is refused what any denies (naming the
-// parent), sees only the tools its parent may call, and is narrowed by a reload of the parent's
+// parent), waits for a person where the parent's rule would, sees only the tools its parent may call, and is narrowed by a reload of the parent's
 // rules on the connection it holds open. Nothing refused reaches the server.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +22,12 @@ const POLICY = `@id("bot-itself-no-close")
 forbid (principal == Agent::"bot", action == Action::"mcp_call", resource == Grant::"tracker")
 when { context has mcp_tool && context.mcp_tool == "close_issue" };
 `;
-const BOT_RULES = [{ grant: 'tracker', deny: true, tools: ['delete_*'] }, { grant: 'tracker' }];
+const BOT_RULES = [
+  { grant: 'tracker', deny: true, tools: ['delete_*'] },
+  { grant: 'tracker', tools: ['search_*', 'get_*', 'close_*'] },
+  { grant: 'tracker', tools: ['create_comment'], approve: 'human', approval: { wait: 0 } },
+  { grant: 'tracker' },
+];
 
 interface RpcRefusal extends Error {
   data?: { code: string; message: string };
@@ -90,6 +95,9 @@ describe('a delegated agent on an MCP server its parent limits by tool', () => {
       expect(closed?.data?.code).toBe('rule_denied');
       expect(closed?.message).toContain('agent "bot", a parent of this agent');
       expect(closed?.message).toContain('bot-itself-no-close');
+      // A call the parent's rule sends to a person asks one for the child too.
+      const asked = await refusedCall(child, 'create_comment', { id: 7, body: 'hi' });
+      expect(asked?.data?.code).toBe('approval_required');
       // Its tools/list shows only what the parent's rules let it call.
       expect(await toolNames(child)).toEqual(['close_issue', 'create_comment', 'get_issue', 'search_issues']);
       expect(server.calls.map((c) => c.tool)).toEqual(['search_issues']);
