@@ -53,8 +53,8 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
   });
 
   /** A child minted through the real CLI: its id and key. */
-  const mint = async (parent: string, name: string): Promise<{ user: string; key: string }> => {
-    const result = await proxy.cli(['agents', 'delegate', parent, '--name', name, '--grants', 'github', '--json']);
+  const mint = async (parent: string, name: string, ...more: string[]): Promise<{ user: string; key: string }> => {
+    const result = await proxy.cli(['agents', 'delegate', parent, '--name', name, '--grants', 'github', ...more, '--json']);
     expect(result.stderr).toBe('');
     const url = new URL((JSON.parse(result.stdout) as { proxy_url: string }).proxy_url);
     return { user: url.username, key: url.password };
@@ -157,6 +157,29 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
       expect(await wsClosed).not.toBe(1000);
       // Its key no longer opens anything.
       await expect(h2ThroughProxy(proxy.port, `${HOST}:${h2.port}`, proxy.caPath, `${child.user}:${child.key}`)).rejects.toThrow(/407/);
+    } finally {
+      session.destroy();
+      ws.terminate();
+    }
+  });
+
+  it("ends a child's open HTTP/2 session and WebSocket at its TTL", async () => {
+    // Long enough to be read by the proxy and connect on a loaded machine; the cut is then polled.
+    const child = await mint('lead', 'brief', '--ttl', '8s');
+    const session = await h2Session(child);
+    const ws = await webSocket(child);
+    try {
+      const stream = await openStream(session);
+      const wsClosed = closeCode(ws);
+      const sessionClosed = once(session, 'close');
+      await waitFor(() => (stream.closed ? true : undefined), 'the open HTTP/2 stream to end at the TTL', CUT_MS);
+      await sessionClosed;
+      expect(await wsClosed).not.toBe(1000);
+      const line = await waitFor(
+        () => proxy.auditLines().find((l) => l['agent'] === 'brief' && String(l['message'] ?? '').includes('agent "brief" expired at')),
+        'the audit line of the ended connection',
+      );
+      expect(line).toMatchObject({ chain: ['lead', 'brief'] });
     } finally {
       session.destroy();
       ws.terminate();
