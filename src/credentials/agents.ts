@@ -5,7 +5,7 @@ import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
-import { DEFAULT_DEPTH } from '../delegation/terms.ts';
+import { DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -181,6 +181,16 @@ function storedPolicy(stored: StoredAgent): AgentPolicy | undefined {
 }
 
 /**
+ * The generations a store agent may mint below it. A record edited by hand may say anything: what
+ * is not a whole number from 0 is 0, and a root's is at most MAX_DEPTH (a child's is cut to its
+ * parent's at each table build: delegation/chain.ts).
+ */
+function storedDepth(stored: StoredAgent): number {
+  const depth = stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0);
+  return Number.isInteger(depth) && depth >= 0 ? Math.min(depth, MAX_DEPTH) : 0;
+}
+
+/**
  * The agent table: the config's agents, then the store's (a store agent with a config agent's id
  * is ignored). Rebuilt on every store change; pass the config agents compiled once.
  */
@@ -214,7 +224,7 @@ export function buildAgents(
       storedLimits: storedLimits(stored),
       // An unreadable expiry is no expiry to trust: expired now.
       ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
-      delegationDepth: stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0),
+      delegationDepth: storedDepth(stored),
     });
   }
   // Children are cut to their parents as they stand now; a child without its parent is no agent.

@@ -1,4 +1,4 @@
-import { MAX_DEPTH } from './terms.ts';
+import { DEFAULT_DEPTH, MAX_DEPTH } from './terms.ts';
 
 // A child agent's place in its chain, resolved each time the agent table is built (on every store
 // change and reload), so a parent narrowed or removed narrows or removes its children at once.
@@ -19,11 +19,14 @@ export interface ChainNode {
   readonly parents?: readonly string[] | undefined;
   /** Epoch ms: its own expiry, or an ancestor's if sooner. */
   readonly expiresAt?: number | undefined;
+  /** Generations it may mint below it; undefined: DEFAULT_DEPTH (a config agent). */
+  readonly delegationDepth?: number | undefined;
 }
 
 /**
  * Resolves every child in `agents` (those `links` names) against its parent as it stands: its
- * grants cut to the parent's, its expiry to the parent's, its parents listed. A child whose parent
+ * grants cut to the parent's, its expiry to the parent's, its depth below the parent's and within
+ * MAX_DEPTH of its root, its parents listed. A child whose parent
  * is missing, holds another key, or sits past MAX_DEPTH (a record edited by hand, a loop) is taken
  * out of the table: no key reaches it. Returns a new map; `agents` is left as it was.
  */
@@ -60,11 +63,16 @@ export function linkChildren<A extends ChainNode>(agents: ReadonlyMap<string, A>
 function narrowed<A extends ChainNode>(child: A, parent: A): A {
   const grants = parent.grants === undefined ? child.grants : new Set([...(child.grants ?? parent.grants)].filter((g) => parent.grants!.has(g)));
   const expiresAt = [child.expiresAt, parent.expiresAt].filter((t): t is number => t !== undefined);
+  const parents = [...(parent.parents ?? []), parent.id];
+  // Minting stored a depth below the parent's; a record edited by hand may say more: never more
+  // than the parent may hand on, nor past MAX_DEPTH generations below the root.
+  const depth = Math.max(0, Math.min(child.delegationDepth ?? 0, (parent.delegationDepth ?? DEFAULT_DEPTH) - 1, MAX_DEPTH - parents.length));
   return {
     ...child,
     grants,
-    parents: [...(parent.parents ?? []), parent.id],
+    parents,
     expiresAt: expiresAt.length === 0 ? undefined : Math.min(...expiresAt),
+    delegationDepth: depth,
   };
 }
 

@@ -4,13 +4,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { GRANT_ID, parseDuration } from '../config/index.ts';
-import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
+import { descendantsOf } from '../delegation/chain.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
-import { checkGrantsExist } from './agents.ts';
+import { checkGrantsExist, dropAgents } from './agents.ts';
+import type { CredentialStore } from '../credentials/store/index.ts';
 import { fieldName, usage, type Caller } from './fields.ts';
 import type { GrantServices } from './grants.ts';
 
@@ -121,4 +123,29 @@ function configAgents(config: GrantServices['config'], env: NodeJS.ProcessEnv, p
     }
   }
   return out;
+}
+
+/**
+ * Removes from the store every descendant of these agents (config agents a reload removed, or gave
+ * another key), in one update; returns their ids. The table already leaves them out (their link no
+ * longer resolves), but a parent added again under its old key would find them still there:
+ * revoked with the parent means gone, as `agents rm` and `rotate-key` make a store parent's.
+ */
+export async function dropChildrenOf(store: CredentialStore, parents: readonly string[]): Promise<string[]> {
+  const has = (source: Pick<CredentialStore, 'entries'>) =>
+    parents.some(
+      (id) =>
+        descendantsOf(
+          source.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
+          id,
+        ).length > 0,
+    );
+  // Read first: most removed agents had no children, and an update would rebuild every table for nothing.
+  if (parents.length === 0 || !has(store)) return [];
+  return store.update((draft) => {
+    const records = draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r);
+    const gone = [...new Set(parents.flatMap((id) => descendantsOf(records, id)))];
+    dropAgents(draft, gone);
+    return gone;
+  });
 }
