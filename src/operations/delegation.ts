@@ -4,13 +4,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { GRANT_ID, parseDuration } from '../config/index.ts';
-import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
+import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
+import type { StoreDraft } from '../credentials/store/draft.ts';
+import { descendantsOf } from '../delegation/chain.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
+import { admitMint, type MintTimes, mintTimesId } from '../delegation/mint-limit.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
-import { checkGrantsExist } from './agents.ts';
+import { checkGrantsExist, dropAgents } from './agents.ts';
 import { fieldName, usage, type Caller } from './fields.ts';
 import type { GrantServices } from './grants.ts';
 
@@ -24,6 +27,22 @@ export interface NewChild {
   depth?: number | undefined;
   /** Its own rules, in the config's rule form (a list, or `{rules: [...]}`): they can only narrow it. */
   rules?: unknown;
+}
+
+/** How a mint is asked for: `door`, by the parent itself through the proxy (mint-limit.ts applies). */
+export interface MintOptions {
+  readonly door?: boolean | undefined;
+  /** The key hash the parent signed in with (the door): a parent whose key changed since mints nothing. */
+  readonly signedInWith?: Buffer | undefined;
+}
+
+/** delegation_limited: a parent past its mints per window or its live children; retryAfter in seconds. */
+export class MintLimited extends KeywayError {
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter: number) {
+    super('delegation_limited', message);
+    this.retryAfter = retryAfter;
+  }
 }
 
 export interface ChildKey {
@@ -49,6 +68,7 @@ export async function delegateAgent(
   input: NewChild,
   caller: Caller,
   env: NodeJS.ProcessEnv = process.env,
+  options: MintOptions = {},
 ): Promise<ChildKey> {
   const id = input.name;
   if (!GRANT_ID.test(id)) throw usage(`${fieldName('name', caller)} "${id}": expected a-z, 0-9 and -, up to 63 characters`);
@@ -65,7 +85,18 @@ export async function delegateAgent(
     // The parent as the proxy would see it now: a child parent already cut to its own parent.
     const parent = buildAgents(services.config, draft, env, configAgents(services.config, env, parentId)).get(parentId);
     if (parent === undefined || parent.source === 'anonymous') throw new KeywayError('not_found', `no agent "${parentId}" (see keyway agents list)`);
+    if (options.signedInWith !== undefined && !(parent.keySha256?.equals(options.signedInWith) ?? false)) {
+      throw new KeywayError('delegation_refused', `agent "${parent.id}"'s key changed since this connection signed in: sign in again`);
+    }
     const now = Date.now();
+    // The parent's expired children go from the store at each of its mints: they could serve nothing.
+    const live = sweepExpiredChildren(draft, parent.id, now);
+    if (options.door) {
+      const times = draft.get<MintTimes>(mintTimesId(parent.id));
+      const verdict = admitMint(parent.id, times?.at ?? [], live, now);
+      if (!verdict.ok) throw new MintLimited(verdict.reason, verdict.retryAfterS);
+      draft.set(mintTimesId(parent.id), { parent: parent.id, at: verdict.at } satisfies MintTimes);
+    }
     const terms = checkMint(
       {
         id: parent.id,
@@ -121,4 +152,32 @@ function configAgents(config: GrantServices['config'], env: NodeJS.ProcessEnv, p
     }
   }
   return out;
+}
+
+/**
+ * Removes the parent's children (and theirs) whose expiry has passed; returns how many of its own
+ * children are left alive. A record with an unreadable expiry is expired (as the agent table reads it).
+ */
+function sweepExpiredChildren(draft: StoreDraft, parentId: string, now: number): number {
+  const records = draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r);
+  const expired = records.filter((r) => r.parent === parentId && !(Date.parse(r.expires_at ?? '') > now)).map((r) => r.id);
+  if (expired.length > 0) dropAgents(draft, [...new Set(expired.flatMap((id) => [id, ...descendantsOf(records, id)]))]);
+  return records.filter((r) => r.parent === parentId).length - expired.length;
+}
+
+/**
+ * An agent revokes one of its own descendants (`DELETE https://keyway.internal/delegate/NAME`), with
+ * that one's descendants, in one store update. Anything else, an agent that exists or not, is
+ * refused alike `not_found`: the door tells no agent what other agents there are.
+ */
+export async function revokeDescendant(services: GrantServices, ancestorId: string, id: string): Promise<{ removed: string; chain_removed: string[] }> {
+  return services.store.update((draft) => {
+    const records = draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r);
+    if (!GRANT_ID.test(id) || !descendantsOf(records, ancestorId).includes(id)) {
+      throw new KeywayError('not_found', `no agent "${id}" among the children of agent "${ancestorId}"`);
+    }
+    const gone = [id, ...descendantsOf(records, id)];
+    dropAgents(draft, gone);
+    return { removed: id, chain_removed: gone };
+  });
 }

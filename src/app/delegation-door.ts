@@ -1,0 +1,41 @@
+import type { AddressInfo } from 'node:net';
+import { proxyUrlFor } from '../config/index.ts';
+import { delegateAgent, revokeDescendant } from '../operations/delegation.ts';
+import type { GrantServices } from '../operations/grants.ts';
+import type { DelegationDoor } from '../proxy/contract.ts';
+import type { Parts } from './parts.ts';
+
+/**
+ * The proxy's door for an agent's own children (proxy/delegation-door.ts) over the operations the
+ * command line and the admin API use: the same checks and terms, with the door's mint limit
+ * (delegation/mint-limit.ts). The config is read live, so a reload's agents are the ones minted under.
+ */
+export function delegationDoor(parts: Parts, proxyAddress: () => AddressInfo | undefined): DelegationDoor {
+  const services: GrantServices = {
+    get config() {
+      return parts.live.config;
+    },
+    store: parts.services.store,
+  };
+  return {
+    async mint(parent, input) {
+      const child = await delegateAgent(
+        services,
+        parent.id,
+        { name: input.id, grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth },
+        'api',
+        parts.env,
+        { door: true, signedInWith: parent.keySha256 },
+      );
+      const address = proxyAddress();
+      return {
+        ...child,
+        proxy_url: address === undefined ? null : proxyUrlFor({ host: address.address, port: address.port }, { id: child.id, key: child.key }),
+      };
+    },
+    async revoke(ancestor, id) {
+      const { chain_removed } = await revokeDescendant(services, ancestor, id);
+      return { removed: chain_removed };
+    },
+  };
+}
