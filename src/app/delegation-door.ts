@@ -1,9 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { proxyUrlFor } from '../config/index.ts';
-import { delegateAgent, revokeDescendant } from '../operations/delegation.ts';
 import type { GrantServices } from '../operations/grants.ts';
 import type { DelegationDoor } from '../proxy/contract.ts';
 import type { Parts } from './parts.ts';
+
+// Loaded at the first mint: a child's rules are read by the config's schema (zod, yaml), which a
+// keyway's start does not load (test/unit/start-imports.test.ts).
+const operations = () => import('../operations/delegation.ts');
 
 /**
  * The proxy's door for an agent's own children (proxy/delegation-door.ts) over the operations the
@@ -19,6 +22,7 @@ export function delegationDoor(parts: Parts, proxyAddress: () => AddressInfo | u
   };
   return {
     async mint(parent, input) {
+      const { delegateAgent } = await operations();
       const child = await delegateAgent(
         services,
         parent.id,
@@ -34,6 +38,7 @@ export function delegationDoor(parts: Parts, proxyAddress: () => AddressInfo | u
       };
     },
     async revoke(ancestor, id) {
+      const { revokeDescendant } = await operations();
       const { chain_removed } = await revokeDescendant(services, ancestor, id);
       return { removed: chain_removed };
     },
