@@ -29,7 +29,8 @@ export function delegationDoor(parts: Parts, proxyAddress: () => AddressInfo | u
         { name: input.id, grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth },
         'api',
         parts.env,
-        { door: true, signedInWith: parent.keySha256 },
+        // What proved the parent at its sign-in; a token's child ends with the token.
+        { door: true, signedInWith: parent.keySha256 ?? parent.identityTieSha256, notAfter: parent.identityExpiresAt },
       );
       const address = proxyAddress();
       return {

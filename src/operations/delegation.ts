@@ -8,7 +8,7 @@ import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/ag
 import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
 import type { StoreDraft } from '../credentials/store/draft.ts';
-import { descendantsOf } from '../delegation/chain.ts';
+import { descendantsOf, parentTie } from '../delegation/chain.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
 import { admitMint, type MintTimes, mintTimesId } from '../delegation/mint-limit.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
@@ -32,8 +32,10 @@ export interface NewChild {
 /** How a mint is asked for: `door`, by the parent itself through the proxy (mint-limit.ts applies). */
 export interface MintOptions {
   readonly door?: boolean | undefined;
-  /** The key hash the parent signed in with (the door): a parent whose key changed since mints nothing. */
+  /** What proved the parent when it signed in (its key's hash, or its identity tie: the door): one changed since mints nothing. */
   readonly signedInWith?: Buffer | undefined;
+  /** Epoch ms the child may not outlive: the identity token the parent signed in with (the door). */
+  readonly notAfter?: number | undefined;
 }
 
 /** delegation_limited: a parent past its mints per window or its live children; retryAfter in seconds. */
@@ -85,8 +87,9 @@ export async function delegateAgent(
     // The parent as the proxy would see it now: a child parent already cut to its own parent.
     const parent = buildAgents(services.config, draft, env, configAgents(services.config, env, parentId)).get(parentId);
     if (parent === undefined || parent.source === 'anonymous') throw new KeywayError('not_found', `no agent "${parentId}" (see keyway agents list)`);
-    if (options.signedInWith !== undefined && !(parent.keySha256?.equals(options.signedInWith) ?? false)) {
-      throw new KeywayError('delegation_refused', `agent "${parent.id}"'s key changed since this connection signed in: sign in again`);
+    const tie = parentTie(parent);
+    if (options.signedInWith !== undefined && !(tie?.equals(options.signedInWith) ?? false)) {
+      throw new KeywayError('delegation_refused', `agent "${parent.id}"'s key (or identity mapping) changed since this connection signed in: sign in again`);
     }
     const now = Date.now();
     // The parent's expired children go from the store at each of its mints: they could serve nothing.
@@ -101,11 +104,12 @@ export async function delegateAgent(
       {
         id: parent.id,
         grants: parent.grants,
-        expiresAt: parent.expiresAt,
+        // Minted on a connection an identity token signed in: no longer than that token.
+        expiresAt: soonest(parent.expiresAt, options.notAfter),
         leaseTtlMs: parent.leaseTtlMs,
         maxLeaseTtlMs: parent.maxLeaseTtlMs,
         depth: parent.delegationDepth ?? DEFAULT_DEPTH,
-        hasKey: parent.keySha256 !== undefined,
+        hasKey: tie !== undefined,
       },
       { grants: input.grants, ttlMs, depth: input.depth },
       now,
@@ -117,7 +121,7 @@ export async function delegateAgent(
       grants: terms.grants === undefined ? undefined : [...terms.grants],
       created_at: new Date(now).toISOString(),
       parent: parent.id,
-      parent_key_sha256: parent.keySha256!.toString('hex'),
+      parent_key_sha256: tie!.toString('hex'),
       expires_at: new Date(terms.expiresAt).toISOString(),
       delegation_depth: terms.depth,
       ...(rules !== undefined ? { rules } : {}),
@@ -180,4 +184,8 @@ export async function revokeDescendant(services: GrantServices, ancestorId: stri
     dropAgents(draft, gone);
     return { removed: id, chain_removed: gone };
   });
+}
+
+function soonest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

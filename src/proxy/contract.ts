@@ -180,7 +180,15 @@ export interface DoorChild {
 /** Throws KeywayError (delegation_refused, delegation_limited with retryAfter, usage, conflict, not_found). */
 export interface DelegationDoor {
   /** Mints for `parent` as it signed in: refused if its key is no longer the one it signed in with. */
-  mint(parent: { readonly id: string; readonly keySha256: Buffer | undefined }, input: DoorMint): Promise<DoorChild>;
+  mint(
+    parent: {
+      readonly id: string;
+      readonly keySha256: Buffer | undefined;
+      readonly identityTieSha256?: Buffer | undefined;
+      readonly identityExpiresAt?: number | undefined;
+    },
+    input: DoorMint,
+  ): Promise<DoorChild>;
   /** Removes `id` and its descendants, if `ancestor` is an ancestor of it; not_found otherwise. */
   revoke(ancestor: string, id: string): Promise<{ removed: string[] }>;
 }
