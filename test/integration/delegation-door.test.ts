@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
@@ -16,6 +18,8 @@ const OPENAI = 'other.example.test';
 const LEAD_KEY = 'kw-canary-lead-key-7f3a91c2';
 const OTHER_KEY = 'kw-canary-other-key-0b88d1';
 const FLOOD_KEY = 'kw-canary-flood-key-55ce02';
+const SWEEP_KEY = 'kw-canary-sweep-key-9a1b7e';
+const SHARED_KEY = 'kw-canary-shared-key-c3d4e5';
 
 interface Answer {
   status: number;
@@ -26,17 +30,19 @@ interface Answer {
 describe('delegation door: an agent mints and revokes its own children through the proxy', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;
-  const keys: string[] = [LEAD_KEY, OTHER_KEY, FLOOD_KEY];
+  const keys: string[] = [LEAD_KEY, OTHER_KEY, FLOOD_KEY, SWEEP_KEY, SHARED_KEY];
 
   beforeAll(async () => {
     upstream = await startUpstream();
     proxy = await startProxy({
-      env: { LEAD_KEY, OTHER_KEY, FLOOD_KEY, OPS_KEY: 'ops-key-never-minted-0123' },
+      env: { LEAD_KEY, OTHER_KEY, FLOOD_KEY, SWEEP_KEY, SHARED_KEY, OPS_KEY: 'ops-key-never-minted-0123' },
       config: {
         agents: {
           lead: { key: 'env:LEAD_KEY', grants: ['github', 'openai'] },
           other: { key: 'env:OTHER_KEY', grants: ['github'] },
           flood: { key: 'env:FLOOD_KEY', grants: ['github'] },
+          sweep: { key: 'env:SWEEP_KEY', grants: ['github'] },
+          shared: { key: 'env:SHARED_KEY', grants: ['github'] },
           // The operator's own agent whose id a door mint by lead would make: never overwritten.
           'lead-ops': { key: 'env:OPS_KEY', grants: ['github'] },
         },
@@ -84,6 +90,7 @@ describe('delegation door: an agent mints and revokes its own children through t
   const agentIds = async (): Promise<string[]> =>
     (JSON.parse((await proxy.cli(['agents', 'list', '--json'])).stdout) as Array<{ id: string }>).map((a) => a.id);
   const lead = () => proxyUrl('lead', LEAD_KEY);
+  const readConfig = (): Record<string, unknown> => parse(readFileSync(join(proxy.home, 'config', 'keyway.yaml'), 'utf8')) as Record<string, unknown>;
 
   it("mints a child with one of the parent's two grants, named under the parent, audited with the parent as actor", async () => {
     const answer = await mint(lead(), { name: 'worker', grants: ['github'], ttl: '30m' });
@@ -238,6 +245,32 @@ describe('delegation door: an agent mints and revokes its own children through t
     // Revoking does not give the window back.
     expect((await door(flood, 'DELETE', '/delegate/flood-f0')).status).toBe(200);
     expect((await mint(flood, { name: 'again' })).status).toBe(429);
+  });
+
+  it("sweeps a parent's expired children from the store at its next mint", async () => {
+    const sweep = proxyUrl('sweep', SWEEP_KEY);
+    for (const name of ['a', 'b', 'c']) expect((await mint(sweep, { name, ttl: '1s' })).status).toBe(201);
+    const short = (await agentIds()).filter((id) => id.startsWith('sweep-'));
+    expect(short).toEqual(['sweep-a', 'sweep-b', 'sweep-c']);
+    // Expired, they serve nothing, but their records stay until the parent mints again.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await agentIds()).filter((id) => id.startsWith('sweep-'))).toHaveLength(3);
+    expect((await mint(sweep, { name: 'd' })).status).toBe(201);
+    expect((await agentIds()).filter((id) => id.startsWith('sweep-'))).toEqual(['sweep-d']);
+  });
+
+  it('counts the mint limit across processes on one store', async () => {
+    // A second keyway on the same home (a replica, or a worker): its mints and the first's are one count.
+    const second = await startProxy({ home: proxy.home, env: proxy.env, config: JSON.parse(JSON.stringify(readConfig())) });
+    try {
+      const at = (p: TestProxy) => `http://shared:${SHARED_KEY}@127.0.0.1:${p.port}`;
+      for (let i = 0; i < 5; i++) expect((await mint(at(proxy), { name: `one${i}` })).status).toBe(201);
+      for (let i = 0; i < 5; i++) expect((await mint(at(second), { name: `two${i}` })).status).toBe(201);
+      expect((await mint(at(second), { name: 'eleventh' })).status).toBe(429);
+      expect((await mint(at(proxy), { name: 'eleventh' })).status).toBe(429);
+    } finally {
+      await second.stop();
+    }
   });
 
   it('writes no key in the audit log or the app log', async () => {
