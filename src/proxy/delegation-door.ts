@@ -56,7 +56,9 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
       if (method !== 'POST') throw new ProxyError('bad_request', `${DOOR_PATH} answers POST only (DELETE ${DOOR_PATH}/NAME revokes)`);
       draft.event.action = 'agent.delegate';
       const input = parseMint(parent.id, await readJson(req));
+      // The line is the child's (as `agents delegate`'s is): its chain once it exists, not the asker's.
       draft.event.agent = input.id;
+      delete draft.event.chain;
       draft.event.changed = Object.entries({ grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth })
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k)
@@ -69,9 +71,11 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
       if (method !== 'DELETE') throw new ProxyError('bad_request', `${DOOR_PATH}/NAME answers DELETE only`);
       if (hasBody(req)) throw new ProxyError('bad_request', `DELETE ${DOOR_PATH}/NAME takes no body`);
       draft.event.action = 'agents.delete';
-      const id = decodeURIComponent(path.slice(DOOR_PATH.length + 1));
-      if (!NAME.test(id)) throw new ProxyError('not_found', `no agent "${id.slice(0, 64)}" among the children of agent "${parent.id}"`);
+      // An id is a-z, 0-9 and -: nothing to decode, and anything else names no agent.
+      const id = path.slice(DOOR_PATH.length + 1);
+      if (!NAME.test(id)) throw new ProxyError('not_found', `no such agent among the children of agent "${parent.id}"`);
       draft.event.agent = id;
+      delete draft.event.chain;
       const removed = await door.revoke(parent.id, id).catch(asDoorError);
       answer(res, 200, removed);
     }
