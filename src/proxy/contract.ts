@@ -155,7 +155,7 @@ export interface Delegating {
   readonly delegation?: DelegationDoor | undefined;
 }
 
-/** What the door read from a mint's body, checked for shape; the child's id is already `PARENT-NAME`. */
+/** What the door read from a mint's body, checked for shape; the child's id is already `PARENT-…`. */
 export interface DoorMint {
   readonly id: string;
   readonly grants: string[] | undefined;

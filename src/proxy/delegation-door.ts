@@ -11,7 +11,8 @@ import { sendError } from './respond.ts';
 // - `POST /delegate`, Content-Type application/json (a charset, if any, utf-8), no Content-Encoding,
 //   a body of at most MAX_DOOR_BODY bytes holding one JSON object with `name` (a-z, 0-9 and -) and
 //   optionally `grants` (strings), `rules`, `ttl` (a duration), `depth` (a whole number), nothing
-//   else. The child's id is `PARENT-NAME`: an agent mints only under its own name, so it can neither
+//   else. The child's id is `PARENT-NAME` (NAME as given when it already begins `PARENT-`): an agent
+//   mints only under its own name, so it can neither
 //   take a name the operator will use nor be any other agent (an existing one is refused too).
 //   201 with the child's id, key (once), proxy URL, chain and expiry.
 // - `DELETE /delegate/ID`, no body: ID and its descendants removed, if ID descends from the agent. 200.
@@ -142,7 +143,9 @@ function parseMint(parentId: string, body: unknown): DoorMint {
   }
   if (ttl !== undefined && typeof ttl !== 'string') throw new ProxyError('bad_request', 'ttl: expected a duration such as 15m or 1h');
   if (depth !== undefined && !Number.isInteger(depth)) throw new ProxyError('bad_request', 'depth: expected a whole number');
-  return { id: `${parentId}-${name}`, grants: grants as string[] | undefined, rules, ttl: ttl as string | undefined, depth: depth as number | undefined };
+  // Under the parent's own name: NAME becomes PARENT-NAME, unless it already begins so.
+  const id = name.startsWith(`${parentId}-`) ? name : `${parentId}-${name}`;
+  return { id, grants: grants as string[] | undefined, rules, ttl: ttl as string | undefined, depth: depth as number | undefined };
 }
 
 /** The operation's refusals, as the agent gets them. */

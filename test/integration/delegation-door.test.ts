@@ -104,6 +104,9 @@ describe('delegation door: an agent mints and revokes its own children through t
     const line = proxy.auditLines().find((l) => l['action'] === 'agent.delegate' && l['agent'] === 'lead-worker');
     expect(line).toMatchObject({ decision: 'admin', actor: 'agent:lead', code: null, status: 201, host: 'keyway.internal', chain: ['lead', 'lead-worker'] });
     expect(await agentIds()).toContain('lead-worker');
+    // A name that already begins with the parent's id is taken as it is.
+    const direct = await mint(lead(), { name: 'lead-direct', grants: ['github'] });
+    expect(direct.body).toMatchObject({ id: 'lead-direct', chain: ['lead', 'lead-direct'] });
   });
 
   it('refuses a grant the parent lacks, naming it, and writes nothing', async () => {
@@ -193,6 +196,8 @@ describe('delegation door: an agent mints and revokes its own children through t
       [await door(lead(), 'GET', '/delegate', undefined, ['--http1.1']), 400, 'bad_request'],
       [await door(lead(), 'DELETE', '/delegate/lead-worker', '{}'), 400, 'bad_request'],
       [await door(lead(), 'POST', '/delegates', '{"name":"x"}'), 404, 'not_found'],
+      [await door(lead(), 'DELETE', '/delegate/%E0%A4%A'), 404, 'not_found'],
+      [await door(lead(), 'DELETE', '/delegate/lead-worker/x'), 404, 'not_found'],
     ];
     for (const [answer, status, code] of cases) {
       expect(answer.status, JSON.stringify(answer.body)).toBe(status);

@@ -10,7 +10,8 @@ keyway delegate rm ID
 Self-service delegation, run by an agent under \`keyway run --agent ID\` (or wherever HTTPS_PROXY is
 its proxy URL, http://ID:KEY@HOST:PORT, and NODE_EXTRA_CA_CERTS keyway's CA): mints a child of that
 agent with only that agent's own key, through the proxy (https://keyway.internal/delegate), never
-through the admin API or keyway's home. The child's id is PARENT-CHILD; its proxy URL is printed
+through the admin API or keyway's home. The child's id is PARENT-CHILD (CHILD as given when it
+already begins PARENT-); its proxy URL is printed
 once. The child is never wider than its parent (docs/delegation.md): --grants a subset of the
 parent's (default: the parent's), --ttl within the parent's (default 1h or less), --depth below the
 parent's (default 0). \`keyway delegate rm ID\` revokes a child (or a child's child) of this agent,
