@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { CLI, cleanEnv, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitForAsync } from '../helpers/wait.ts';
 
@@ -136,6 +138,31 @@ describe('self-service delegation: keyway delegate and keyway run --delegate', (
       expect(url).toMatch(/^http:\/\/lead-run-/);
       expect(await curl(url, GITHUB)).toBe(407);
     }
+  });
+
+  it("leaves a killed run's child to its TTL: served until then, refused after", async () => {
+    const urlFile = join(scratch, 'killed.url');
+    const pidFile = join(scratch, 'killed.pid');
+    const run = spawn(
+      process.execPath,
+      [CLI, 'run', '--agent', 'lead', '--delegate', '--ttl', '3s', '--', 'sh', '-c', `echo $$ > ${pidFile}; printf %s "$HTTPS_PROXY" > ${urlFile}; sleep 60`],
+      {
+        env: { ...cleanEnv(), KEYWAY_HOME: proxy.home, ...proxy.env },
+        stdio: 'ignore',
+      },
+    );
+    const url = await waitForAsync(
+      async () => (existsSync(urlFile) && readFileSync(urlFile, 'utf8') !== '' ? readFileSync(urlFile, 'utf8') : undefined),
+      'the run to start',
+    );
+    run.kill('SIGKILL');
+    await once(run, 'exit');
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    // Nothing revoked it: the TTL ends it.
+    const served = await curl(url, GITHUB);
+    if (served === 200) await waitForAsync(async () => ((await curl(url, GITHUB)) === 407 ? true : undefined), 'the child past its TTL');
+    else expect(served).toBe(407);
+    expect(await curl(url, GITHUB)).toBe(407);
   });
 
   it('runs nothing when the door refuses the child', async () => {
