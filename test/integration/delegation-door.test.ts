@@ -254,11 +254,17 @@ describe('delegation door: an agent mints and revokes its own children through t
 
   it("sweeps a parent's expired children from the store at its next mint", async () => {
     const sweep = proxyUrl('sweep', SWEEP_KEY);
-    for (const name of ['a', 'b', 'c']) expect((await mint(sweep, { name, ttl: '1s' })).status).toBe(201);
+    // Long enough that the three are minted before the first expires, on a loaded machine too.
+    const expiries: number[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      const minted = await mint(sweep, { name, ttl: '5s' });
+      expect(minted.status).toBe(201);
+      expiries.push(Date.parse(String(minted.body['expires_at'])));
+    }
     const short = (await agentIds()).filter((id) => id.startsWith('sweep-'));
     expect(short).toEqual(['sweep-a', 'sweep-b', 'sweep-c']);
     // Expired, they serve nothing, but their records stay until the parent mints again.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(...expiries) - Date.now() + 100));
     expect((await agentIds()).filter((id) => id.startsWith('sweep-'))).toHaveLength(3);
     expect((await mint(sweep, { name: 'd' })).status).toBe(201);
     expect((await agentIds()).filter((id) => id.startsWith('sweep-'))).toEqual(['sweep-d']);
