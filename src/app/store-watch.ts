@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { APPROVAL_PREFIX } from '../approvals/record.ts';
 import { USAGE_PREFIX } from '../credentials/grant-record.ts';
 import { QUOTA_PREFIX } from '../quotas/record.ts';
+import { MINT_TIMES_PREFIX } from '../delegation/mint-limit.ts';
 import type { CredentialStore } from '../credentials/store/index.ts';
 import { BUDGET_PREFIX, SPEND_PREFIX } from '../spend/core/records.ts';
 import type { LiveConfig } from './live-config.ts';
@@ -35,7 +36,8 @@ export function watchStore(store: CredentialStore, live: LiveConfig, logger: Log
   );
 }
 
-const NOT_TABLE_INPUTS = [USAGE_PREFIX, QUOTA_PREFIX, APPROVAL_PREFIX, SPEND_PREFIX, BUDGET_PREFIX];
+// A parent's mint times (delegation/mint-limit.ts) are counts, not terms of any agent.
+const NOT_TABLE_INPUTS = [USAGE_PREFIX, QUOTA_PREFIX, APPROVAL_PREFIX, SPEND_PREFIX, BUDGET_PREFIX, MINT_TIMES_PREFIX];
 
 /** Every store record but those above, by id: what the grant and agent tables may be built from. */
 function recordsBesideUsage(store: CredentialStore): Array<[string, unknown]> {

@@ -8,6 +8,7 @@ import { formatDuration, GRANT_ID } from '../config/index.ts';
 import type { LimitsInput } from '../config/limits.ts';
 import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { descendantsOf } from '../delegation/chain.ts';
+import { mintTimesId } from '../delegation/mint-limit.ts';
 import type { StoreDraft } from '../credentials/store/draft.ts';
 import { agentTerms, hashAgentKey } from '../credentials/agents.ts';
 import { listGrants } from '../credentials/grant-listing.ts';
@@ -177,6 +178,8 @@ export function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
   if (ids.length === 0) return;
   for (const gone of ids) {
     draft.delete(agentRecordId(gone));
+    // Its mint times go too: a later agent of its id starts with a fresh count.
+    draft.delete(mintTimesId(gone));
     for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
   }
   const goneSet = new Set(ids);

@@ -48,6 +48,12 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
     if (unread) res.once('finish', () => req.destroy());
     else req.resume();
   };
+  // Done: the change's line, set before the answer (its close writes the line).
+  const done = (): void => {
+    draft.event.decision = 'admin';
+    draft.event.code = null;
+    draft.event.actor = `agent:${parent.id}`;
+  };
   void (async () => {
     conn.standing();
     const door = conn.runtime.delegation;
@@ -67,6 +73,7 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
       if (draft.event.changed === '') delete draft.event.changed;
       const child = await door.mint(parent, input).catch(asDoorError);
       draft.event.chain = child.chain;
+      done();
       answer(res, 201, child);
     } else {
       if (method !== 'DELETE') throw new ProxyError('bad_request', `${DOOR_PATH}/NAME answers DELETE only`);
@@ -78,11 +85,9 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
       draft.event.agent = id;
       delete draft.event.chain;
       const removed = await door.revoke(parent.id, id).catch(asDoorError);
+      done();
       answer(res, 200, removed);
     }
-    draft.event.decision = 'admin';
-    draft.event.code = null;
-    draft.event.actor = `agent:${parent.id}`;
   })().catch((err: unknown) => {
     const proxyError = err instanceof ProxyError ? err : new ProxyError('internal_error', 'keyway failed to answer the delegation door', { cause: err });
     // A mint or revoke that was asked for, refused: its change line names who asked.
