@@ -6,6 +6,8 @@ import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
 import { DEFAULT_DEPTH } from '../delegation/terms.ts';
+import { readStoredBudget } from '../delegation/child-budget.ts';
+import type { BudgetConfig } from '../config/spend.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -37,6 +39,8 @@ export interface Agent {
   readonly expiresAt?: number | undefined;
   /** Generations it may mint below it (delegation/terms.ts). */
   readonly delegationDepth?: number | undefined;
+  /** A child's own spend budget (`agents delegate --budget`), as a budget on it named `agents.ID.budget`. */
+  readonly budget?: BudgetConfig | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -202,6 +206,9 @@ export function buildAgents(
     const policy = storedPolicy(stored);
     // Rules that no longer compile (a record edited by hand): no agent, rather than one without them.
     if (policy === undefined) continue;
+    // Likewise a budget that no longer reads: no agent, rather than one that spends without it.
+    const budget = readStoredBudget(stored.id, stored.budget);
+    if (budget.bad) continue;
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
@@ -215,6 +222,7 @@ export function buildAgents(
       // An unreadable expiry is no expiry to trust: expired now.
       ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
       delegationDepth: stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0),
+      ...(budget.budget !== undefined ? { budget: budget.budget } : {}),
     });
   }
   // Children are cut to their parents as they stand now; a child without its parent is no agent.

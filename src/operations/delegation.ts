@@ -8,6 +8,7 @@ import { agentRecordId, type StoredAgent } from '../credentials/agent-record.ts'
 import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
+import { checkChildBudget, type StoredBudget } from '../delegation/child-budget.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
 import { checkGrantsExist } from './agents.ts';
@@ -24,6 +25,8 @@ export interface NewChild {
   depth?: number | undefined;
   /** Its own rules, in the config's rule form (a list, or `{rules: [...]}`): they can only narrow it. */
   rules?: unknown;
+  /** Its own spend budget: `usd=2/day`, or the config's budget form without selectors (delegation/child-budget.ts). */
+  budget?: unknown;
 }
 
 export interface ChildKey {
@@ -36,6 +39,8 @@ export interface ChildKey {
   chain: string[];
   expires_at: string;
   depth: number;
+  /** Its own budget as stored, or null. */
+  budget: StoredBudget | null;
 }
 
 /**
@@ -59,6 +64,7 @@ export async function delegateAgent(
     throw usage(`${fieldName('depth', caller)}: expected a whole number from 0 to ${MAX_DEPTH}`);
   }
   if (input.grants !== undefined) checkGrantsExist(services, input.grants, caller);
+  const budget = input.budget === undefined ? undefined : checkChildBudget(input.budget, fieldName('budget', caller));
   const key = randomBytes(32).toString('base64url');
   return services.store.update((draft) => {
     if (draft.get(agentRecordId(id))) throw new KeywayError('conflict', `agent "${id}" exists; remove it first`);
@@ -90,6 +96,7 @@ export async function delegateAgent(
       expires_at: new Date(terms.expiresAt).toISOString(),
       delegation_depth: terms.depth,
       ...(rules !== undefined ? { rules } : {}),
+      ...(budget !== undefined ? { budget } : {}),
     };
     // Leases left by an earlier agent of the same id must not carry over.
     for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
@@ -102,6 +109,7 @@ export async function delegateAgent(
       chain: [...(parent.parents ?? []), parent.id, id],
       expires_at: record.expires_at!,
       depth: terms.depth,
+      budget: budget ?? null,
     };
   });
 }
