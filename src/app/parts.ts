@@ -35,7 +35,7 @@ import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
 import { spendPart } from './spend-part.ts';
-import { budgetsInForce } from '../delegation/child-budget.ts';
+import { budgetsInForce } from '../delegation/stored-budget.ts';
 import type { Spending } from '../proxy/stages/views.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */

@@ -6,7 +6,7 @@ import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
 import { DEFAULT_DEPTH } from '../delegation/terms.ts';
-import { readStoredBudget } from '../delegation/child-budget.ts';
+import { readStoredBudget } from '../delegation/stored-budget.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';

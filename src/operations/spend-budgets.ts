@@ -6,7 +6,7 @@ import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
 import { AGENT_PREFIX, type StoredAgent } from '../credentials/agent-record.ts';
-import { readStoredBudget } from '../delegation/child-budget.ts';
+import { readStoredBudget } from '../delegation/stored-budget.ts';
 import { budgetKey, limitOf, periodEnd, periodOf, unitOf } from '../spend/core/budgets.ts';
 import { roundUsd } from '../spend/core/exact-sum.ts';
 import { BUDGET_PREFIX, type BudgetRecord, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/core/records.ts';
