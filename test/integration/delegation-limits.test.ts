@@ -18,7 +18,12 @@ describe('delegation: quotas and rates count against every ancestor', () => {
   let upstream: TestUpstream;
   let proxy: TestProxy;
   const dispatchers: ProxyAgent[] = [];
-  const keys = { LEAD_KEY: 'lead-key-0123456789abcdef', BOSS_KEY: 'boss-key-0123456789abcdef', RATER_KEY: 'rater-key-0123456789abcdef' };
+  const keys = {
+    LEAD_KEY: 'lead-key-0123456789abcdef',
+    BOSS_KEY: 'boss-key-0123456789abcdef',
+    RATER_KEY: 'rater-key-0123456789abcdef',
+    MULTI_KEY: 'multi-key-0123456789abcdef',
+  };
 
   beforeAll(async () => {
     upstream = await startUpstream();
@@ -29,6 +34,8 @@ describe('delegation: quotas and rates count against every ancestor', () => {
           lead: { key: 'env:LEAD_KEY', grants: ['api', 'ping'], grant_limits: { api: { quota: { requests: '4/day' } } } },
           boss: { key: 'env:BOSS_KEY', grants: ['api', 'ping'], grant_limits: { api: { quota: { requests: '3/day' } } } },
           rater: { key: 'env:RATER_KEY', grants: ['api', 'ping'], grant_limits: { api: { rate: '2/h', burst: 2 } } },
+          // A quota on all its requests, whatever the grant.
+          multi: { key: 'env:MULTI_KEY', grants: ['api', 'ping'], limits: { quota: { requests: '3/day' } } },
         },
       },
       grants: [
@@ -54,7 +61,7 @@ describe('delegation: quotas and rates count against every ancestor', () => {
     return d;
   };
   const parent = (id: keyof typeof ids) => via(`http://${id}:${keys[ids[id]]}@127.0.0.1:${proxy.port}`);
-  const ids = { lead: 'LEAD_KEY', boss: 'BOSS_KEY', rater: 'RATER_KEY' } as const;
+  const ids = { lead: 'LEAD_KEY', boss: 'BOSS_KEY', rater: 'RATER_KEY', multi: 'MULTI_KEY' } as const;
   const get = async (d: ProxyAgent, host = API): Promise<{ status: number; body: string }> => {
     const res = await request(`https://${host}:${upstream.port}/echo`, { dispatcher: d });
     return { status: res.statusCode, body: await res.body.text() };
@@ -112,5 +119,18 @@ describe('delegation: quotas and rates count against every ancestor', () => {
     expect(JSON.parse(refused.body).error).toMatchObject({ code: 'rate_limited' });
     expect(JSON.parse(refused.body).error.message).toContain('agent "rater" on grant "api" (a parent of this agent) is over its rate');
     expect((await get(parent('rater'))).status).toBe(429);
+  });
+
+  it("a child cannot dodge its parent's quota on another grant: an agent's quota counts every grant", async () => {
+    // Being served took one request (on ping) of the parent's three.
+    const kid = await child('multi', 'multi-kid');
+    expect((await get(kid)).status).toBe(200);
+    expect((await get(kid, PING)).status).toBe(200);
+    for (const host of [API, PING]) {
+      const refused = await get(kid, host);
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.body).error.message).toContain('agent "multi" (a parent of this agent) has used its 3 requests');
+    }
+    expect((await get(parent('multi'), PING)).status).toBe(429);
   });
 });
