@@ -37,9 +37,14 @@ export function scopeValueOf(budget: BudgetConfig, scope: BudgetScope): string |
  * naming an ancestor applies, once; an `agent: "*"` budget counts it under the agent and under
  * each ancestor apart, so each one's count holds its own spend and its descendants'.
  */
-export function scopeValuesOf(budget: BudgetConfig, scope: BudgetScope): string[] {
+export function scopeValuesOf(budget: BudgetConfig, scope: BudgetScope): readonly string[] {
   const ancestors = scope.ancestors;
-  const agents = scope.agent === null || ancestors === undefined ? [scope.agent] : [scope.agent, ...ancestors];
+  // A root agent's scope (nearly every answer): at most one value, and no array made unless a `*` gives one.
+  if (ancestors === undefined || ancestors.length === 0) {
+    const value = valueFor(budget, scope, scope.agent);
+    return value === undefined ? NO_VALUES : value === '' ? ONE_EMPTY_VALUE : [value];
+  }
+  const agents = scope.agent === null ? [scope.agent] : [scope.agent, ...ancestors];
   const out: string[] = [];
   for (const agent of agents) {
     const value = valueFor(budget, scope, agent);
@@ -49,6 +54,9 @@ export function scopeValuesOf(budget: BudgetConfig, scope: BudgetScope): string[
   }
   return out;
 }
+
+const NO_VALUES: readonly string[] = Object.freeze([]);
+const ONE_EMPTY_VALUE: readonly string[] = Object.freeze(['']);
 
 function valueFor(budget: BudgetConfig, scope: BudgetScope, agent: string | null): string | undefined {
   const parts: string[] = [];
