@@ -35,10 +35,12 @@ describe('delegation: spend counts against the child and every ancestor', () => 
       config: {
         proxy: { hosts: { 'api.anthropic.com': '127.0.0.1' } },
         grants: { anthropic: { type: 'api_key', domains: [`api.anthropic.com:${standin.port}`], secret: 'env:MODEL_KEY', inject: { header: 'x-api-key' } } },
-        agents: { lead: { key: 'env:LEAD_KEY' }, boss: { key: 'env:BOSS_KEY' } },
+        agents: { lead: { key: 'env:LEAD_KEY' }, boss: { key: 'env:BOSS_KEY' }, root: { key: 'env:LEAD_KEY', delegation: { depth: 2 } } },
         budgets: [
           { agent: 'lead', limit: { tokens: 750 }, per: 'day' },
           { agent: 'boss', limit: { tokens: 300 }, per: 'day' },
+          { agent: 'root', limit: { tokens: 900 }, per: 'day' },
+          { agent: '*', limit: { tokens: 1_000_000 }, per: 'day' },
         ],
       },
     });
@@ -169,5 +171,29 @@ describe('delegation: spend counts against the child and every ancestor', () => 
     expect(selector.text).toContain('budget');
     const listed = await budgets();
     expect(listed.map((b) => b.name)).toEqual(expect.arrayContaining(['agents.api-short.budget', 'agents.api-long.budget']));
+  });
+
+  it("a grandchild's spend counts on its parent's own budget and its root's; agent \"*\" counts it under each of the three", async () => {
+    const mid = await child('root', 'mid', '--depth', '1', '--budget', 'tokens=450/day');
+    const grand = await child('mid', 'grand');
+    await spend(grand, 'grand');
+    await spend(grand, 'grand');
+    await spend(grand, 'grand');
+    const refused = await ask(grand);
+    expect(refused.code).toBe('budget_exceeded');
+    expect(JSON.parse(refused.text).error.message).toContain('model budget agents.mid.budget (agent "mid", a parent of this agent) has used 450 of 450 tokens');
+    expect((await ask(mid)).code).toBe('budget_exceeded');
+    // The root still has room (450 of 900): its own request goes.
+    await spend(via('root', LEAD_KEY), 'root');
+    const rows = await waitForAsync(async () => {
+      const list = await budgets();
+      return list.find((b) => b.name === 'budgets[2]')?.used === 600 ? list : undefined;
+    }, "the root's budget to hold its grandchild's spend and its own");
+    const each = (rows as Array<{ name: string; used: number; agent?: string }>).filter((b) => b.name === 'budgets[3]');
+    expect(Object.fromEntries(each.filter((b) => ['root', 'mid', 'grand'].includes(b.agent ?? '')).map((b) => [b.agent, b.used]))).toEqual({
+      root: 600,
+      mid: 450,
+      grand: 450,
+    });
   });
 });
