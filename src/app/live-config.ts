@@ -17,6 +17,7 @@ import { createResolver, guardResolver, type Resolver } from '../egress/resolve.
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Services } from '../open-home.ts';
 import { changedKeys, needsRestart } from './config-changes.ts';
+import { dropChildrenOf } from '../operations/delegation.ts';
 import type { LoadedPolicySet } from '../policy/cedar/load.ts';
 import { adminEvent } from '../audit/admin-event.ts';
 
@@ -166,11 +167,13 @@ export class LiveConfig {
       // A change of the YAML rules shows as its config keys (agents.…); `policy` names a change of
       // the Cedar files themselves (one edited, added or removed), which no config key shows.
       if (JSON.stringify(loaded.texts) !== JSON.stringify(this.#policy.texts)) changed.push('policy');
+      const orphaned = parentsGone(this.#built.configAgents, built.configAgents);
       this.#built = built;
       this.#policy = policy;
       this.#o.services.config = config;
       for (const apply of this.#appliers) apply(config);
       outcome = { reloaded: true, changed, needs_restart: changed.filter(needsRestart) };
+      await this.#dropChildren(orphaned);
       this.#o.logger.info({ via: origin.client, changed, needs_restart: outcome.needs_restart }, 'config reloaded');
     } catch (err) {
       // A KeywayError's message is keyway's own one line (key path first, no value quoted).
@@ -182,6 +185,21 @@ export class LiveConfig {
       await this.#audit(origin, outcome, performance.now() - startedAt);
     }
     return outcome;
+  }
+
+  /** Children of config agents this reload removed or re-keyed: out of the table already, and out of the store now. */
+  async #dropChildren(parents: readonly string[]): Promise<void> {
+    if (parents.length === 0) return;
+    try {
+      const gone = await dropChildrenOf(this.#o.services.store, parents);
+      if (gone.length > 0) this.#o.logger.info({ parents, children: gone }, 'delegated agents removed with their parents');
+    } catch (err) {
+      // Still out of the table (their links do not resolve); only a parent added again under its old key would find them.
+      this.#o.logger.warn(
+        { parents, err: { code: (err as NodeJS.ErrnoException).code } },
+        'the children of removed agents could not be removed from the store',
+      );
+    }
   }
 
   async #audit(origin: ReloadOrigin, outcome: ReloadOutcome, ms: number): Promise<void> {
@@ -247,4 +265,16 @@ export class LiveConfig {
     this.#warnCertificates(grants.values());
     return { tables: { router: new GrantRouter(grants.values()), agents: buildAgents(config, store, this.#o.env, configAgents) }, grantCount: grants.size };
   }
+}
+
+/** Config agents that are gone, or hold another key, after a reload: their children go with them. */
+function parentsGone(before: ReadonlyMap<string, Agent>, after: ReadonlyMap<string, Agent>): string[] {
+  return [...before.values()]
+    .filter((agent) => {
+      const now = after.get(agent.id);
+      if (now === undefined) return true;
+      // An agent without a key (identity tokens only) mints nothing: it has no children to lose.
+      return agent.keySha256 !== undefined && (now.keySha256 === undefined || !now.keySha256.equals(agent.keySha256));
+    })
+    .map((agent) => agent.id);
 }

@@ -5,7 +5,8 @@ import { type Limits, readStoredLimits } from '../config/limits-values.ts';
 import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
-import { DEFAULT_DEPTH } from '../delegation/terms.ts';
+import { DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
+import { identityTie } from '../delegation/identity-tie.ts';
 import { readStoredBudget } from '../delegation/stored-budget.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
@@ -39,6 +40,8 @@ export interface Agent {
   readonly expiresAt?: number | undefined;
   /** Generations it may mint below it (delegation/terms.ts). */
   readonly delegationDepth?: number | undefined;
+  /** A config agent without a key: the hash of the identity mapping that reaches it, which ties its children to it (delegation/identity-tie.ts). */
+  readonly identityTieSha256?: Buffer | undefined;
   /** A child's own spend budget (`agents delegate --budget`), as a budget on it named `agents.ID.budget`. */
   readonly budget?: BudgetConfig | undefined;
 }
@@ -152,6 +155,7 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
       grants: a.grants ? new Set(a.grants) : undefined,
       source: 'config',
       keySha256: key === undefined ? undefined : hashAgentKey(key),
+      ...(key === undefined ? { identityTieSha256: identityTie(config.identities, id) } : {}),
       policy: compileRules(id, a.rules, a.mode),
       mode: a.mode,
       leaseTtlMs: a.lease_ttl,
@@ -182,6 +186,16 @@ function storedPolicy(stored: StoredAgent): AgentPolicy | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The generations a store agent may mint below it. A record edited by hand may say anything: what
+ * is not a whole number from 0 is 0, and a root's is at most MAX_DEPTH (a child's is cut to its
+ * parent's at each table build: delegation/chain.ts).
+ */
+function storedDepth(stored: StoredAgent): number {
+  const depth = stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0);
+  return Number.isInteger(depth) && depth >= 0 ? Math.min(depth, MAX_DEPTH) : 0;
 }
 
 /**
@@ -221,7 +235,7 @@ export function buildAgents(
       storedLimits: storedLimits(stored),
       // An unreadable expiry is no expiry to trust: expired now.
       ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
-      delegationDepth: stored.delegation_depth ?? (stored.parent === undefined ? DEFAULT_DEPTH : 0),
+      delegationDepth: storedDepth(stored),
       ...(budget.budget !== undefined ? { budget: budget.budget } : {}),
     });
   }

@@ -1,4 +1,4 @@
-import { MAX_DEPTH } from './terms.ts';
+import { DEFAULT_DEPTH, MAX_DEPTH } from './terms.ts';
 
 // A child agent's place in its chain, resolved each time the agent table is built (on every store
 // change and reload), so a parent narrowed or removed narrows or removes its children at once.
@@ -6,7 +6,7 @@ import { MAX_DEPTH } from './terms.ts';
 /** How a child's record names its parent: by id, and by the parent's key hash at minting. */
 export interface ChildLink {
   readonly parent: string;
-  /** Hex SHA-256 of the parent's key when the child was minted: a rotated or re-added parent has another. */
+  /** Hex SHA-256 of the parent's key when the child was minted (a keyless parent's identity tie): a rotated or re-added parent has another. */
   readonly parentKeySha256: string;
 }
 
@@ -15,15 +15,20 @@ export interface ChainNode {
   readonly id: string;
   readonly grants: ReadonlySet<string> | undefined;
   readonly keySha256: Buffer | undefined;
+  /** A keyless agent's identity mapping, hashed (identity-tie.ts): what ties its children when it has no key. */
+  readonly identityTieSha256?: Buffer | undefined;
   /** Its ancestors, root first, nearest last; undefined: a root agent. */
   readonly parents?: readonly string[] | undefined;
   /** Epoch ms: its own expiry, or an ancestor's if sooner. */
   readonly expiresAt?: number | undefined;
+  /** Generations it may mint below it; undefined: DEFAULT_DEPTH (a config agent). */
+  readonly delegationDepth?: number | undefined;
 }
 
 /**
  * Resolves every child in `agents` (those `links` names) against its parent as it stands: its
- * grants cut to the parent's, its expiry to the parent's, its parents listed. A child whose parent
+ * grants cut to the parent's, its expiry to the parent's, its depth below the parent's and within
+ * MAX_DEPTH of its root, its parents listed. A child whose parent
  * is missing, holds another key, or sits past MAX_DEPTH (a record edited by hand, a loop) is taken
  * out of the table: no key reaches it. Returns a new map; `agents` is left as it was.
  */
@@ -40,8 +45,8 @@ export function linkChildren<A extends ChainNode>(agents: ReadonlyMap<string, A>
     // Deeper than any chain may be, or a loop: no agent.
     if (seen.length > MAX_DEPTH || seen.includes(id)) return undefined;
     const parent = resolve(link.parent, [...seen, id]);
-    const linked =
-      parent === undefined || parent.keySha256 === undefined || parent.keySha256.toString('hex') !== link.parentKeySha256 ? undefined : narrowed(agent, parent);
+    const tie = parent === undefined ? undefined : parentTie(parent);
+    const linked = parent === undefined || tie === undefined || tie.toString('hex') !== link.parentKeySha256 ? undefined : narrowed(agent, parent);
     if (linked !== undefined && (linked.parents?.length ?? 0) > MAX_DEPTH) {
       resolved.set(id, undefined);
       return undefined;
@@ -57,14 +62,24 @@ export function linkChildren<A extends ChainNode>(agents: ReadonlyMap<string, A>
   return out;
 }
 
+/** What proves a parent, which its children's records name: its key's hash, or a keyless agent's identity tie. */
+export function parentTie(agent: Pick<ChainNode, 'keySha256' | 'identityTieSha256'>): Buffer | undefined {
+  return agent.keySha256 ?? agent.identityTieSha256;
+}
+
 function narrowed<A extends ChainNode>(child: A, parent: A): A {
   const grants = parent.grants === undefined ? child.grants : new Set([...(child.grants ?? parent.grants)].filter((g) => parent.grants!.has(g)));
   const expiresAt = [child.expiresAt, parent.expiresAt].filter((t): t is number => t !== undefined);
+  const parents = [...(parent.parents ?? []), parent.id];
+  // Minting stored a depth below the parent's; a record edited by hand may say more: never more
+  // than the parent may hand on, nor past MAX_DEPTH generations below the root.
+  const depth = Math.max(0, Math.min(child.delegationDepth ?? 0, (parent.delegationDepth ?? DEFAULT_DEPTH) - 1, MAX_DEPTH - parents.length));
   return {
     ...child,
     grants,
-    parents: [...(parent.parents ?? []), parent.id],
+    parents,
     expiresAt: expiresAt.length === 0 ? undefined : Math.min(...expiresAt),
+    delegationDepth: depth,
   };
 }
 

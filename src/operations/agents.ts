@@ -173,7 +173,7 @@ export async function removeAgent(services: GrantServices, id: string): Promise<
 }
 
 /** Removes store agents, with their leases and the tokens captured at their logins, in one update. */
-function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
+export function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
   if (ids.length === 0) return;
   for (const gone of ids) {
     draft.delete(agentRecordId(gone));

@@ -11,28 +11,40 @@ import type { HeadStage, StagedRequest } from './request.ts';
  * A delegated agent's request, asked of every ancestor as it stands now (src/delegation/terms.ts
  * says what delegation admits): each must hold the grant, hold a live lease on it where it has a
  * lease clock, and allow the request by its rules and the Cedar files (judged as that ancestor,
- * with its own parents). The child's own judgement is stage access's, just before. A root agent
- * passes untouched. Refusals name the ancestor.
+ * with its own parents), asking a person where an ancestor's rule would. The child's own judgement is stage access's, just before; each JSON-RPC
+ * message on an MCP endpoint is asked of the ancestors by stage mcp. A root agent passes untouched.
+ * Refusals name the ancestor.
  */
 export const delegation: HeadStage = {
   name: 'delegation',
   injected: true,
   run(request) {
-    const parents = request.conn.agent.parents;
-    if (parents === undefined || parents.length === 0) return;
-    const { decisions } = request.conn;
-    const agents = decisions.tables().agents;
-    const now = decisions.now();
+    const ancestors = ancestorsNow(request);
+    if (ancestors.length === 0) return;
+    const now = request.conn.decisions.now();
     const grant = request.grant!.id;
-    // Nearest first: the refusal names the ancestor closest to the child that refuses.
-    for (let i = parents.length - 1; i >= 0; i--) {
-      const ancestor = agents.get(parents[i]!);
-      // The table resolves a child only while its chain stands (delegation/chain.ts): this is a race with a rebuild.
-      if (ancestor === undefined) throw gone(parents[i]!);
-      judgeAs(request, ancestor, grant, now);
-    }
+    for (const ancestor of ancestors) judgeAs(request, ancestor, grant, now);
   },
 };
+
+/**
+ * The ancestors of the request's agent as the agent table holds them now, nearest first (a
+ * refusal names the ancestor closest to the child that refuses); none for a root agent. Stage mcp
+ * asks them of each JSON-RPC message too.
+ */
+export function ancestorsNow(request: StagedRequest): Agent[] {
+  const parents = request.conn.agent.parents;
+  if (parents === undefined || parents.length === 0) return [];
+  const agents = request.conn.decisions.tables().agents;
+  const out: Agent[] = [];
+  for (let i = parents.length - 1; i >= 0; i--) {
+    const ancestor = agents.get(parents[i]!);
+    // The table resolves a child only while its chain stands (delegation/chain.ts): this is a race with a rebuild.
+    if (ancestor === undefined) throw gone(parents[i]!);
+    out.push(ancestor);
+  }
+  return out;
+}
 
 /** The OPEN verdict of an ancestor without rules (as access's for the agent itself). */
 const OPEN: Verdict = Object.freeze({
@@ -55,18 +67,7 @@ function judgeAs(request: StagedRequest, ancestor: Agent, grant: string, now: Da
   // A lease the ancestor never started (pending) is one it could start: not wider. An expired or revoked one refuses.
   const lease = checkLease(ancestor, grant, request.conn.decisions.leases.get(ancestor.id, grant), now);
   if (!lease.ok) throw lease.error;
-  // An ancestor's MCP rules judge each JSON-RPC message (stage mcp), which reads the child's rules
-  // only: until it asks the ancestors too, a child is refused such an endpoint rather than let past them.
-  if (request.mcp !== undefined && ancestor.policy?.rules.some((r) => r.grant === grant && r.mcp)) {
-    throw new ProxyError(
-      'policy_denied',
-      `agent "${ancestor.id}", a parent of this agent, limits the MCP tools of grant "${grant}": a delegated agent may not use them yet`,
-      {
-        grant,
-        hint: 'use the parent agent for this MCP server, or ask whoever runs keyway',
-      },
-    );
-  }
+  // An ancestor's MCP rules (tools, args, mcp_methods) are asked of each JSON-RPC message by stage mcp, after this.
   const loaded = request.policy ?? request.conn.decisions.policy();
   if (!ancestor.policy && !loaded.hasCedarFiles) return;
   for (const { request: judged, by } of requestsToJudge(request.req, request, now)) {

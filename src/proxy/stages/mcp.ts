@@ -15,6 +15,8 @@ import { overridePaths } from '../../policy/path-override.ts';
 import { countHeader } from '../headers.ts';
 import { hasBody } from '../replay-body.ts';
 import { boundRefusal, holdWhole } from '../body-hold.ts';
+import type { Agent } from '../../credentials/agents.ts';
+import { ancestorsNow } from './delegation.ts';
 import type { HeadStage, McpExchange, StagedRequest } from './request.ts';
 
 /**
@@ -25,7 +27,10 @@ import type { HeadStage, McpExchange, StagedRequest } from './request.ts';
  * is smuggled behind an allowed call. A tool call that a rule sends to a person goes to the approval
  * stage next. tools/list answers are cut to the tools the agent may call (the response stage
  * mcp-tools-list). The GET event stream and the session's DELETE are judged as methods GET and
- * DELETE. After the rules on the HTTP request and its purpose; before limits and approval.
+ * DELETE. A delegated agent's messages are judged as it and as each ancestor as it stands now (their
+ * MCP rules, and Cedar's mcp_call with the ancestor as principal): refused if any refuses, naming the
+ * ancestor; its tools/list shows only tools every one of them may call. After the rules on the HTTP
+ * request and its purpose (and stage delegation); before limits and approval.
  */
 export const mcp: HeadStage = {
   name: 'mcp',
@@ -119,12 +124,8 @@ async function judgePost(request: StagedRequest, exchange: McpExchange, endpoint
     throw unreadableMessage(request, mismatch, { code: HEADER_MISMATCH, ids: ids.length > 0 ? ids : [null], batch });
   }
   request.draft.event.mcp = summary(messages);
-  const judged = messages
-    .filter((m) => m.kind !== 'response')
-    .map((m) => {
-      const decision = decisionOf(request, m, body.length);
-      return { message: m, verdict: decision.verdict, decision };
-    });
+  const judges = judgesOf(request);
+  const judged = messages.filter((m) => m.kind !== 'response').map((m) => judgedMessage(request, judges, m, body.length));
   const refused = judged.filter((j) => !j.decision.allowed);
   if (refused.length > 0) throw refusal(request, judged, refused, batch);
   const warned = judged.find((j) => j.verdict.outcome === 'warn');
@@ -139,13 +140,14 @@ async function judgePost(request: StagedRequest, exchange: McpExchange, endpoint
   exchange.call = { tools: asking.map((j) => j.message.tool ?? j.message.method ?? '').join(','), ids, batch, key };
   if (asking.length > 0) request.approvalRule = asking[0]!.verdict.approvalBy;
   const lists = messages.filter((m) => m.kind === 'request' && m.method === 'tools/list');
-  const policy = rulesOf(request);
-  if (lists.length > 0 && policy?.rules.some((r) => r.grant === grant && r.mcp)) {
+  // Every judge whose rules limit this grant's tools: the child's, and each ancestor's.
+  const limiting = judges.flatMap((j) => (j.policy?.rules.some((r) => r.grant === grant && r.mcp) ? [j.policy] : []));
+  if (lists.length > 0 && limiting.length > 0) {
     const base = policyBase(request, body.length);
     const event = request.draft.event;
     exchange.list = {
       ids: new Set(lists.map((m) => m.id ?? null)),
-      visible: (tool) => evaluateMcp(policy, { ...base, mcp: { method: 'tools/call', tool, argsAny: true } }).allowed,
+      visible: (tool) => limiting.every((policy) => evaluateMcp(policy, { ...base, mcp: { method: 'tools/call', tool, argsAny: true } }).allowed),
       onHidden: (names) => {
         if (event.mcp) event.mcp.hidden = (event.mcp.hidden ?? 0) + names.length;
       },
@@ -199,8 +201,8 @@ function revisionHeaders(request: StagedRequest): RevisionHeaders {
 /** A GET (the event stream) or DELETE (the session's end) on the endpoint, judged as that method. */
 function judgeOne(request: StagedRequest, message: McpMessage, bytes: number | undefined): void {
   request.draft.event.mcp = { method: message.method! };
-  const decision = decisionOf(request, message, bytes ?? 0);
-  if (!decision.allowed) throw refusalOf(decision, { grant: request.grant!.id, method: request.req.method ?? 'GET', path: request.path });
+  const { decision, by } = judgedMessage(request, judgesOf(request), message, bytes ?? 0);
+  if (!decision.allowed) throw asAncestor(refusalOf(decision, { grant: request.grant!.id, method: request.req.method ?? 'GET', path: request.path }), by);
 }
 
 /** The 403 for one refused message: a Cedar forbid's rule_denied, or a YAML rule's policy_denied. */
@@ -228,20 +230,65 @@ function rulesOf(request: StagedRequest): AgentPolicy | undefined {
   return request.policy !== undefined ? request.rules : request.conn.agent.policy;
 }
 
+/** Who judges a message: the agent itself (by), then each ancestor, nearest first (by its id). */
+interface Judge {
+  readonly policy: AgentPolicy | undefined;
+  /** Cedar's principal for it. */
+  readonly as: Pick<Agent, 'id' | 'parents'>;
+  /** undefined: the agent itself. */
+  readonly by: string | undefined;
+}
+
+interface Judged {
+  readonly message: McpMessage;
+  /** The verdict that counts: a refusal's, else one asking a person, else one that warns, else the agent's own. */
+  readonly verdict: Verdict;
+  readonly decision: Decision;
+  /** The ancestor whose judgement this is; undefined: the agent's own. */
+  readonly by: string | undefined;
+}
+
+/** The agent's own rules (stage access's), then its ancestors' as they stand now (a root agent has none). */
+function judgesOf(request: StagedRequest): Judge[] {
+  const own: Judge = { policy: rulesOf(request), as: request.conn.agent, by: undefined };
+  return [own, ...ancestorsNow(request).map((a): Judge => ({ policy: a.policy, as: a, by: a.id }))];
+}
+
+/** One message judged by each judge in turn: the first refusal stands; otherwise the first that asks a person, or warns. */
+function judgedMessage(request: StagedRequest, judges: readonly Judge[], message: McpMessage, bytes: number): Judged {
+  const all = judges.map((judge) => ({ judge, decision: decisionOf(request, judge, message, bytes) }));
+  const pick =
+    all.find((j) => !j.decision.allowed) ??
+    all.find((j) => j.decision.verdict.approvalBy !== undefined) ??
+    all.find((j) => j.decision.verdict.outcome === 'warn') ??
+    all[0]!;
+  return { message, verdict: pick.decision.verdict, decision: pick.decision, by: pick.judge.by };
+}
+
 /**
- * One message judged: the agent's MCP rules, and for a tools/call the Cedar files too (action
- * mcp_call, context.mcp_tool), combined by decide.ts. Other methods were judged as the request.
+ * One message judged by one judge: its MCP rules, and for a tools/call the Cedar files too (action
+ * mcp_call, context.mcp_tool, the judge as principal), combined by decide.ts. Other methods were
+ * judged as the request.
  */
-function decisionOf(request: StagedRequest, message: McpMessage, bytes: number): Decision {
-  const policy = rulesOf(request);
+function decisionOf(request: StagedRequest, judge: Judge, message: McpMessage, bytes: number): Decision {
+  const { policy } = judge;
   const base = policyBase(request, bytes);
   const yaml: Verdict = policy
     ? evaluateMcp(policy, { ...base, mcp: { method: message.method!, tool: message.tool, args: message.args } })
     : { allowed: true, enforced: true, outcome: 'allow', rule: undefined, reason: 'the agent has no rules', maxBodyBytes: undefined };
-  if (message.method !== 'tools/call') return decide(yaml, policy, undefined, () => policyQuery(request, base, 'mcp_call'));
+  if (message.method !== 'tools/call') return decide(yaml, policy, undefined, () => policyQuery(request, base, 'mcp_call', undefined, judge.as));
   // The policy stage access took, whose hash is on the line: not the one in force now (a reload may
   // have come while the body was read).
-  return decide(yaml, policy, request.policy ?? request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool));
+  return decide(yaml, policy, request.policy ?? request.conn.decisions.policy(), () => policyQuery(request, base, 'mcp_call', message.tool, judge.as));
+}
+
+/** A refusal by an ancestor, naming it: the child's own rules allowed the message. */
+function asAncestor(error: ProxyError, by: string | undefined): ProxyError {
+  if (by === undefined) return error;
+  return new ProxyError(error.code, `agent "${by}", a parent of this agent: ${error.message}`, {
+    grant: error.grant,
+    hint: 'a delegated agent may call only what every agent above it may; ask whoever runs keyway',
+  });
 }
 
 /**
@@ -249,17 +296,11 @@ function decisionOf(request: StagedRequest, message: McpMessage, bytes: number):
  * ones with the rule's reason, the others saying they were not sent. Only notifications: the
  * plain 403 (JSON-RPC has nothing to answer a notification with).
  */
-function refusal(
-  request: StagedRequest,
-  judged: ReadonlyArray<{ message: McpMessage; verdict: Verdict; decision: Decision }>,
-  refused: ReadonlyArray<{ message: McpMessage; verdict: Verdict; decision: Decision }>,
-  batch: boolean,
-): ProxyError {
+function refusal(request: StagedRequest, judged: readonly Judged[], refused: readonly Judged[], batch: boolean): ProxyError {
   const grant = request.grant!.id;
   const first = refused[0]!;
   const what = (m: McpMessage) => (m.method === 'tools/call' ? `tools/call ${m.tool}` : (m.method ?? 'a message'));
-  const denied = (j: { message: McpMessage; decision: Decision }) =>
-    refusalOf(j.decision, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` });
+  const denied = (j: Judged) => asAncestor(refusalOf(j.decision, { grant, method: 'POST', path: `${request.path} ${what(j.message)}` }), j.by);
   const main = denied(first);
   request.draft.event.rule = first.decision.code === 'rule_denied' ? namedPolicies(first.decision.deciding) : first.verdict.rule;
   const answers: RpcRefusal[] = judged

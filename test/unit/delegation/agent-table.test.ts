@@ -66,4 +66,26 @@ describe('the agent table with delegated agents', () => {
     expect(buildAgents(config, store({ ...base, expires_at: 'soon' }), env).get('worker')?.expiresAt).toBe(0);
     expect(buildAgents(config, store({ ...base, expires_at: LATER, rules: 'allow everything' as unknown as [] }), env).get('worker')).toBeUndefined();
   });
+
+  it('cuts a depth edited by hand: a root to MAX_DEPTH, a child below its parent and within MAX_DEPTH of its root', () => {
+    const rec = (id: string, parent: string | undefined, depth: unknown): StoredAgent => ({
+      id,
+      key_sha256: hex(`${id}-key`),
+      created_at: CREATED,
+      ...(parent === undefined ? {} : { parent, parent_key_sha256: hex(`${parent}-key`), expires_at: LATER }),
+      delegation_depth: depth as number,
+    });
+    const table = buildAgents(
+      config,
+      store(rec('r', undefined, 9), rec('c1', 'r', 9), rec('c2', 'c1', 9), rec('c3', 'c2', 9), rec('odd', undefined, 'x')),
+      env,
+    );
+    expect(['r', 'c1', 'c2', 'c3'].map((id) => table.get(id)?.delegationDepth)).toEqual([3, 2, 1, 0]);
+    expect(table.get('odd')?.delegationDepth).toBe(0);
+    // Under the config parent (depth 1 unless told), a child edited to 3 may mint nothing.
+    expect(
+      buildAgents(config, store({ ...rec('w', undefined, 3), parent: 'lead', parent_key_sha256: hex('lead-key'), expires_at: LATER }), env).get('w')
+        ?.delegationDepth,
+    ).toBe(0);
+  });
 });
