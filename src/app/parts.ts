@@ -35,6 +35,7 @@ import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
 import { spendPart } from './spend-part.ts';
+import { budgetsInForce } from '../delegation/stored-budget.ts';
 import type { Spending } from '../proxy/stages/views.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
@@ -149,12 +150,15 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   closers.add('usage recorder', () => usage.stop());
   const quotas = new QuotaLedger(store);
   closers.add('quota counts', () => quotas.close());
-  // Budgets read from the config in force on each add and check: a reload applies at once.
-  const spend = options.worker?.spend ?? (await ownSpendLedger(store, paths.dataDir, () => live.config.budgets, logger));
+  // Budgets read from the config in force on each add and check: a reload applies at once; with
+  // them each delegated agent's own (`agents delegate --budget`), as the agent table stands.
+  const budgets = () => budgetsInForce(live.config.budgets, live.tables.agents);
+  const spend = options.worker?.spend ?? (await ownSpendLedger(store, paths.dataDir, budgets, logger));
   closers.add('spend counts', () => spend.close());
   // The proxy's view: prices and budgets from the config in force, warnings through approvals.notify.
   const spending = spendPart({
     config: () => live.config,
+    budgets,
     ledger: spend,
     notify: notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
     logger,

@@ -20,6 +20,8 @@ import type { ModelApi, UsageReading } from '../spend/core/usage.ts';
 
 export interface SpendPartOptions {
   config: () => Config;
+  /** The budgets in force: the config's and each delegated agent's own (delegation/child-budget.ts); default the config's. */
+  budgets?: (() => readonly BudgetConfig[]) | undefined;
   ledger: SpendLedgerApi;
   /** Posts a notification (approvals/notify.ts notifyPoster). */
   notify: (payload: Record<string, unknown>, about: Record<string, string>) => void;
@@ -28,20 +30,22 @@ export interface SpendPartOptions {
 
 export function spendPart(options: SpendPartOptions): Spending['spend'] {
   const { config, ledger, notify, logger } = options;
+  const budgetsNow = options.budgets ?? (() => config().budgets);
   // The distinct-name cap for this process's audit lines, metrics and ledger entries.
   const names = new ModelNames();
   return {
     costOf(reading: UsageReading, api: ModelApi, scope: SpendScope): number | null {
       let usage = reading.usage;
       if (usage === undefined) {
-        if (reading.estimate === undefined || !budgetOn(config().budgets, scope, undefined)) return null;
+        if (reading.estimate === undefined || !budgetOn(budgetsNow(), scope, undefined)) return null;
         // Counted at its estimate: the reading is the meter's own, made for this answer.
         usage = reading.estimate;
         reading.usage = usage;
         reading.basis = 'estimated';
         reading.estimate = undefined;
       }
-      const { pricing, budgets } = config();
+      const { pricing } = config();
+      const budgets = budgetsNow();
       // Priced by its own name when it has a model name's shape (the cap does not change a price); else as `_other`.
       const price = priceFor(modelNameShape(usage.model), pricing);
       if (price !== undefined) return costOf(usage, price);
@@ -52,7 +56,7 @@ export function spendPart(options: SpendPartOptions): Spending['spend'] {
     modelName: (agent, model, at) => names.name(agent, model, at),
     add: (entry) => ledger.add(entry),
     settled: () => ledger.settled(),
-    budgeted: (scope: SpendScope): boolean => budgetOn(config().budgets, scope, undefined),
+    budgeted: (scope: SpendScope): boolean => budgetOn(budgetsNow(), scope, undefined),
     check: (scope, now) => ledger.check(scope, now),
     warn(standing: BudgetStanding, scope: SpendScope | undefined): void {
       const { budget } = standing;

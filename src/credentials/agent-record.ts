@@ -21,6 +21,8 @@ export interface StoredAgent {
   rules?: unknown[] | undefined;
   /** Generations it may mint below it (src/delegation/terms.ts); absent: DEFAULT_DEPTH for a root, 0 for a child. */
   delegation_depth?: number | undefined;
+  /** A child's own spend budget (`agents delegate --budget`), as the config's schema read it (delegation/child-budget.ts). */
+  budget?: unknown;
 }
 
 export const agentRecordId = (id: string): string => `agent:${id}`;

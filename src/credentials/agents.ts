@@ -7,6 +7,8 @@ import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
 import { DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { identityTie } from '../delegation/identity-tie.ts';
+import { readStoredBudget } from '../delegation/stored-budget.ts';
+import type { BudgetConfig } from '../config/spend.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -40,6 +42,8 @@ export interface Agent {
   readonly delegationDepth?: number | undefined;
   /** A config agent without a key: the hash of the identity mapping that reaches it, which ties its children to it (delegation/identity-tie.ts). */
   readonly identityTieSha256?: Buffer | undefined;
+  /** A child's own spend budget (`agents delegate --budget`), as a budget on it named `agents.ID.budget`. */
+  readonly budget?: BudgetConfig | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -216,6 +220,9 @@ export function buildAgents(
     const policy = storedPolicy(stored);
     // Rules that no longer compile (a record edited by hand): no agent, rather than one without them.
     if (policy === undefined) continue;
+    // Likewise a budget that no longer reads: no agent, rather than one that spends without it.
+    const budget = readStoredBudget(stored.id, stored.budget);
+    if (budget.bad) continue;
     agents.set(stored.id, {
       id: stored.id,
       grants: stored.grants ? new Set(stored.grants) : undefined,
@@ -229,6 +236,7 @@ export function buildAgents(
       // An unreadable expiry is no expiry to trust: expired now.
       ...(expiresAt !== undefined ? { expiresAt: Number.isNaN(expiresAt) ? 0 : expiresAt } : {}),
       delegationDepth: storedDepth(stored),
+      ...(budget.budget !== undefined ? { budget: budget.budget } : {}),
     });
   }
   // Children are cut to their parents as they stand now; a child without its parent is no agent.

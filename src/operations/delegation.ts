@@ -11,6 +11,7 @@ import type { StoreDraft } from '../credentials/store/draft.ts';
 import { descendantsOf, parentTie } from '../delegation/chain.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
 import { admitMint, type MintTimes, mintTimesId } from '../delegation/mint-limit.ts';
+import { checkChildBudget, type StoredBudget } from '../delegation/child-budget.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
 import { checkGrantsExist, dropAgents } from './agents.ts';
@@ -28,6 +29,8 @@ export interface NewChild {
   depth?: number | undefined;
   /** Its own rules, in the config's rule form (a list, or `{rules: [...]}`): they can only narrow it. */
   rules?: unknown;
+  /** Its own spend budget: `usd=2/day`, or the config's budget form without selectors (delegation/child-budget.ts). */
+  budget?: unknown;
 }
 
 /** How a mint is asked for: `door`, by the parent itself through the proxy (mint-limit.ts applies). */
@@ -58,6 +61,8 @@ export interface ChildKey {
   chain: string[];
   expires_at: string;
   depth: number;
+  /** Its own budget as stored, or null. */
+  budget: StoredBudget | null;
 }
 
 /**
@@ -82,6 +87,7 @@ export async function delegateAgent(
     throw usage(`${fieldName('depth', caller)}: expected a whole number from 0 to ${MAX_DEPTH}`);
   }
   if (input.grants !== undefined) checkGrantsExist(services, input.grants, caller);
+  const budget = input.budget === undefined ? undefined : checkChildBudget(input.budget, fieldName('budget', caller));
   const key = randomBytes(32).toString('base64url');
   return services.store.update((draft) => {
     if (draft.get(agentRecordId(id))) throw new KeywayError('conflict', `agent "${id}" exists; remove it first`);
@@ -126,6 +132,7 @@ export async function delegateAgent(
       expires_at: new Date(terms.expiresAt).toISOString(),
       delegation_depth: terms.depth,
       ...(rules !== undefined ? { rules } : {}),
+      ...(budget !== undefined ? { budget } : {}),
     };
     // Leases left by an earlier agent of the same id must not carry over.
     for (const [leaseId] of draft.entries(agentLeasePrefix(id))) draft.delete(leaseId);
@@ -138,6 +145,7 @@ export async function delegateAgent(
       chain: [...(parent.parents ?? []), parent.id, id],
       expires_at: record.expires_at!,
       depth: terms.depth,
+      budget: budget ?? null,
     };
   });
 }

@@ -5,17 +5,28 @@
 import type { Config } from '../config/index.ts';
 import type { BudgetConfig } from '../config/spend.ts';
 import type { RecordSource } from '../credentials/store/credential-store.ts';
+import { AGENT_PREFIX, type StoredAgent } from '../credentials/agent-record.ts';
+import { readStoredBudget } from '../delegation/stored-budget.ts';
 import { budgetKey, limitOf, periodEnd, periodOf, unitOf } from '../spend/core/budgets.ts';
 import { roundUsd } from '../spend/core/exact-sum.ts';
 import { BUDGET_PREFIX, type BudgetRecord, parseSpendRecordId, SPEND_PREFIX, type SpendRecord } from '../spend/core/records.ts';
 
 /**
- * The config's budgets. The one place that knows where they are in the config: until the config's
+ * The config's budgets, then (given the store) each delegated agent's own (`agents delegate
+ * --budget`, named `agents.ID.budget`). The one place that knows where they are: until the config's
  * schema carries `budgets:` (typed BudgetConfig), a config without them has none.
  */
-export function budgetsOf(config: Config): readonly BudgetConfig[] {
+export function budgetsOf(config: Config, store?: RecordSource): readonly BudgetConfig[] {
   const budgets = (config as Config & { budgets?: readonly BudgetConfig[] | undefined }).budgets;
-  return Array.isArray(budgets) ? budgets : [];
+  const own = Array.isArray(budgets) ? budgets : [];
+  if (store === undefined) return own;
+  const children: BudgetConfig[] = [];
+  for (const [, stored] of store.entries<StoredAgent>(AGENT_PREFIX)) {
+    if (Object.hasOwn(config.agents, stored.id)) continue;
+    const budget = readStoredBudget(stored.id, stored.budget).budget;
+    if (budget !== undefined) children.push(budget);
+  }
+  return children.length === 0 ? own : [...own, ...children.sort((a, b) => a.name.localeCompare(b.name))];
 }
 
 /** One budget's count for one scope value (a `*` budget has one per agent, grant or end user seen this period). */

@@ -26,6 +26,10 @@ export function delegationRoutes(deps: AdminDeps): Route[] {
             rules: { type: 'array', items: { type: 'object' }, description: "The config's rule form; each on a grant the child holds" },
             ttl: { type: 'string', examples: ['30m'] },
             depth: { type: 'integer', minimum: 0, maximum: 3 },
+            budget: {
+              description: "The child's own spend budget: usd=AMOUNT/PER or tokens=COUNT/PER, or the config's budget form without agent, grant or end_user",
+              oneOf: [{ type: 'string', examples: ['usd=2/day'] }, { type: 'object' }],
+            },
           },
         }),
         responses: {
@@ -41,14 +45,21 @@ export function delegationRoutes(deps: AdminDeps): Route[] {
       },
       handle: async (ctx) => {
         const parent = ctx.params['agent'] ?? '';
-        const body = await readBody(ctx, ['name', 'grants', 'rules', 'ttl', 'depth']);
+        const body = await readBody(ctx, ['name', 'grants', 'rules', 'ttl', 'depth', 'budget']);
         const depth = body['depth'];
         if (depth !== undefined && !Number.isInteger(depth)) throw new AdminError('bad_request', 'depth: expected a whole number');
         const name = requiredString(body, 'name');
         const child = await delegateAgent(
           deps.services,
           parent,
-          { name, grants: optionalStrings(body, 'grants'), ttl: optionalString(body, 'ttl'), depth: depth as number | undefined, rules: body['rules'] },
+          {
+            name,
+            grants: optionalStrings(body, 'grants'),
+            ttl: optionalString(body, 'ttl'),
+            depth: depth as number | undefined,
+            rules: body['rules'],
+            budget: body['budget'],
+          },
           'api',
           // A config parent's key is read where the running proxy reads it.
           deps.env,

@@ -123,7 +123,10 @@ export function spendRoutes(deps: AdminDeps): Route[] {
           throw err instanceof KeywayError ? badRequest(err.message) : err;
         }
         const { services } = deps;
-        return { status: 200, body: spendReport(services.store, budgetsOf(services.config), { since, now, agent: query.agent, grant: query.grant }) };
+        return {
+          status: 200,
+          body: spendReport(services.store, budgetsOf(services.config, services.store), { since, now, agent: query.agent, grant: query.grant }),
+        };
       },
     },
   ];

@@ -19,6 +19,7 @@
 // (three runs); answered from setImmediate, none did (five runs).
 import type { BudgetConfig } from '../../config/spend.ts';
 import { scopeValueOf } from '../../spend/core/budgets.ts';
+import { wireAncestors } from './wire-ancestors.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../../spend/core/ledger.ts';
 import { NO_BUDGET } from '../../spend/ledger/counts.ts';
 import type { FromPrimary, FromWorker, WireSpendEntry, WireStanding, WireVerdict } from './messages.ts';
@@ -75,9 +76,19 @@ export class RemoteSpend implements SpendLedgerApi {
   }
 
   check(scope: SpendScope, now: Date): BudgetVerdict | Promise<BudgetVerdict> {
-    if (!this.#budgets().some((budget) => scopeValueOf(budget, scope) !== undefined)) return NO_BUDGET;
+    // A delegated agent is always asked about: the primary's agent table holds its ancestors' and its own budgets (issue 89).
+    const delegated = scope.ancestors !== undefined && scope.ancestors.length > 0;
+    if (!delegated && !this.#budgets().some((budget) => scopeValueOf(budget, scope) !== undefined)) return NO_BUDGET;
     const { agent, grant, end_user } = scope;
-    return this.#pending.ask(undefined, (id) => this.#send({ t: 'spend-check', id, scope: { agent, grant, end_user }, nowMs: now.getTime() }));
+    const ancestors = wireAncestors(scope.ancestors);
+    return this.#pending.ask(undefined, (id) =>
+      this.#send({
+        t: 'spend-check',
+        id,
+        scope: ancestors === undefined ? { agent, grant, end_user } : { agent, grant, end_user, ancestors },
+        nowMs: now.getTime(),
+      }),
+    );
   }
 
   /** The primary's verdict on check `id`. */
@@ -137,7 +148,16 @@ export function answerSpendCheck(
 }
 
 function toWireEntry(entry: SpendEntry): WireSpendEntry {
-  return { agent: entry.agent, grant: entry.grant, end_user: entry.end_user, atMs: entry.at.getTime(), reading: entry.reading, cost_usd: entry.cost_usd };
+  const wire: WireSpendEntry = {
+    agent: entry.agent,
+    grant: entry.grant,
+    end_user: entry.end_user,
+    atMs: entry.at.getTime(),
+    reading: entry.reading,
+    cost_usd: entry.cost_usd,
+  };
+  const ancestors = wireAncestors(entry.ancestors);
+  return ancestors === undefined ? wire : { ...wire, ancestors };
 }
 
 const toWireStanding = (s: BudgetStanding): WireStanding => ({

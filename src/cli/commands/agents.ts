@@ -17,7 +17,7 @@ import { KeywayError } from '../../errors/index.ts';
 
 const USAGE = `keyway agents add ID [--grants G,…] [--lease-ttl D] [--max-lease-ttl D] [LIMITS] [--json]
 keyway agents list [--json]
-keyway agents delegate PARENT --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--json]
+keyway agents delegate PARENT --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--budget usd=X/PER] [--json]
 keyway agents show ID [--json]
 keyway agents rm ID
 keyway agents rotate-key ID [--json]
@@ -47,8 +47,10 @@ max_lease_ttl cuts a live lease down to it.
 the parent's (default: the parent's), its TTL (default 1h) never past the parent's expiry or
 max_lease_ttl, its depth (the generations it may mint below it, default 0) less than the parent's (a
 root agent's is 1). --rules FILE gives it rules of its own (YAML, the config's rule form): they
-only narrow it. Each request of the child must be allowed for it and every ancestor as they
-stand; removing or rotating the parent ends the child. Prints the child's proxy URL, once.
+only narrow it. --budget usd=X/PER or tokens=N/PER (PER: hour, day, month) gives it a spend budget
+of its own; its spend counts against every ancestor's budgets, rates and quotas too. Each request
+of the child must be allowed for it and every ancestor as they stand; removing or rotating the
+parent ends the child. Prints the child's proxy URL, once.
 \`show\` adds the agent's limits (config limits: and grant_limits:) with today's quota use, as
 counted in the store by every keyway process (a process takes a few requests at a time, so it can
 read a little above what was sent); rates are counted in each process and not shown.`;
@@ -97,6 +99,7 @@ export const agents: Command = {
         name: { type: 'string' },
         depth: { type: 'string' },
         rules: { type: 'string' },
+        budget: { type: 'string' },
         ...LIMIT_FLAGS,
       },
       WORDS,
@@ -158,6 +161,7 @@ async function delegate(services: Services, args: Args, io: CommandIO, parent: s
     ttl: args.string('ttl') ?? undefined,
     depth,
     rules: rulesFile === undefined ? undefined : readRulesFile(rulesFile),
+    budget: args.string('budget') ?? undefined,
   };
   const changed = [
     'key',
@@ -166,6 +170,7 @@ async function delegate(services: Services, args: Args, io: CommandIO, parent: s
     ...(input.grants !== undefined ? ['grants'] : []),
     ...(depth !== undefined ? ['delegation_depth'] : []),
     ...(input.rules !== undefined ? ['rules'] : []),
+    ...(input.budget !== undefined ? ['budget'] : []),
   ];
   const child = await audited(services, io, { action: 'agent.delegate', agent: name, changed }, () => delegateAgent(services, parent, input, 'cli'));
   const url = proxyUrl(services.config, { id: name, key: child.key });

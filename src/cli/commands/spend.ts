@@ -40,7 +40,12 @@ export const spend: Command = {
     const since = spendSince(args.string('since'), now, '--since');
     const services = await servicesFor(args, io);
     try {
-      const report = spendReport(services.store, budgetsOf(services.config), { since, now, agent: args.string('agent'), grant: args.string('grant') });
+      const report = spendReport(services.store, budgetsOf(services.config, services.store), {
+        since,
+        now,
+        agent: args.string('agent'),
+        grant: args.string('grant'),
+      });
       if (args.json) printJson(io, report);
       else print(io, report);
       return 0;

@@ -56,7 +56,8 @@ const idOrEach = (what: 'agent' | 'grant') => {
 
 const WARN = 'expected a fraction between 0 and 1 (exclusive), such as 0.8';
 
-const budgetSchema = z.strictObject({
+/** One budget as `budgets:` writes it (also a delegated agent's `--budget`, delegation/child-budget.ts). */
+export const budgetSchema = z.strictObject({
   agent: idOrEach('agent').optional(),
   grant: idOrEach('grant').optional(),
   // The subject an identity token proved: any text an issuer may put in `sub`.

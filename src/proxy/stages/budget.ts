@@ -84,7 +84,8 @@ export const budget: HeadStage = {
 /** Who a request on model traffic spends for: its agent (none when anonymous), its grant, its end user. */
 export function spendScope(request: StagedRequest): SpendScope {
   const { agent, modelMemo } = request.conn;
-  return modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, request.grant!.id, agent.identity?.sub ?? null);
+  // A delegated agent's ancestors, as its chain stands: their budgets count its spend too (issue 89).
+  return modelMemo.scope(agent.source === 'anonymous' ? null : agent.id, request.grant!.id, agent.identity?.sub ?? null, agent.parents);
 }
 
 /**
@@ -136,9 +137,25 @@ export function exceeded(request: StagedRequest, over: BudgetStanding, now: Date
   const unit = unitOf(over.budget);
   const used = unit === 'usd' ? `$${over.used.toFixed(6)} of $${limitOf(over.budget)}` : `${over.used} of ${limitOf(over.budget)} tokens`;
   const who = over.scope === '' ? '' : ` for ${over.scope}`;
-  return new ProxyError('budget_exceeded', `model budget ${over.budget.name}${who} has used ${used} this ${over.budget.per} (UTC); it resets at ${resets}`, {
-    grant: request.grant!.id,
-    hint: `retry after ${resets}`,
-    retryAfter: seconds,
-  });
+  // A delegated agent refused by an ancestor's budget: the ancestor is named (issue 89).
+  const counted = countedAgent(over);
+  const parent = counted !== undefined && counted !== request.conn.agent.id ? ` (agent "${counted}", a parent of this agent)` : '';
+  return new ProxyError(
+    'budget_exceeded',
+    `model budget ${over.budget.name}${who}${parent} has used ${used} this ${over.budget.per} (UTC); it resets at ${resets}`,
+    {
+      grant: request.grant!.id,
+      hint: `retry after ${resets}`,
+      retryAfter: seconds,
+    },
+  );
+}
+
+/** The agent whose count refused: the budget's own agent, or for `agent: "*"` the one its scope value names. */
+function countedAgent(over: BudgetStanding): string | undefined {
+  const agent = over.budget.agent;
+  if (agent === undefined) return undefined;
+  if (agent !== '*') return agent;
+  const part = over.scope.split(',').find((p) => p.startsWith('agent='));
+  return part === undefined ? undefined : decodeURIComponent(part.slice('agent='.length));
 }

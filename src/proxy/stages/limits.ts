@@ -1,6 +1,7 @@
 import { ProxyError } from '../../errors/index.ts';
 import { anyRate, type LimitScope, limitScopes, type RateVerdict, secondsToNextDay } from '../../policy/rate-limits.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
+import { chainLimitScopes } from '../../delegation/chain-limits.ts';
 
 /**
  * The agent's, the grant's and the agent-on-grant limits (config `limits:`): after the rules (a
@@ -18,12 +19,12 @@ export const limits: HeadStage = {
     const { agent, decisions } = request.conn;
     const grant = request.grant!;
     // A store agent's own limits, read from the table now: a change reaches connections already open.
-    const scopes = limitScopes(
-      decisions.config,
-      agent.id,
-      grant.id,
-      agent.source === 'store' ? decisions.tables().agents.get(agent.id)?.storedLimits : undefined,
-    );
+    // A delegated agent's request counts against each ancestor's limits too (delegation/chain-limits.ts).
+    const agents = decisions.tables().agents;
+    const scopes =
+      agent.parents === undefined || agent.parents.length === 0
+        ? limitScopes(decisions.config, agent.id, grant.id, agent.source === 'store' ? agents.get(agent.id)?.storedLimits : undefined)
+        : chainLimitScopes(decisions.config, agents, agent.id, agent.parents, grant.id);
     if (scopes.length === 0) return;
     const now = decisions.now();
     const verdict = anyRate(scopes) ? decisions.rates.take(scopes, now.getTime()) : PASSED;

@@ -156,7 +156,7 @@ function requestModelOf(model: ModelExchange): string | null {
 
 /** The ledger's entry for one reading: a literal of one shape (a spread of the scope measured ~1.5x its cost). */
 function entryOf(scope: SpendScope, at: Date, reading: UsageReading, cost: number | null): SpendEntry {
-  return { agent: scope.agent, grant: scope.grant, end_user: scope.end_user, at, reading, cost_usd: cost };
+  return { agent: scope.agent, grant: scope.grant, end_user: scope.end_user, ancestors: scope.ancestors, at, reading, cost_usd: cost };
 }
 
 /**

@@ -34,11 +34,11 @@ export class ModelMemo {
     return this.#route;
   }
 
-  /** `{agent, grant, end_user}`, the same frozen object while they stay the same. */
-  scope(agent: string | null, grant: string, endUser: string | null): SpendScope {
+  /** `{agent, grant, end_user, ancestors}`, the same frozen object while they stay the same (ancestors: the same list). */
+  scope(agent: string | null, grant: string, endUser: string | null, ancestors?: readonly string[] | undefined): SpendScope {
     const last = this.#scope;
-    if (last !== undefined && last.agent === agent && last.grant === grant && last.end_user === endUser) return last;
-    this.#scope = Object.freeze({ agent, grant, end_user: endUser });
+    if (last !== undefined && last.agent === agent && last.grant === grant && last.end_user === endUser && last.ancestors === ancestors) return last;
+    this.#scope = Object.freeze({ agent, grant, end_user: endUser, ancestors });
     return this.#scope;
   }
 }

@@ -11,6 +11,11 @@ export interface SpendScope {
   readonly grant: string;
   /** The subject an identity token proved, when one did. */
   readonly end_user: string | null;
+  /**
+   * A delegated agent's ancestors, root first (issue 89): a budget on any of them counts this
+   * spend too, so a parent's budget holds its own and its descendants'. undefined: a root agent.
+   */
+  readonly ancestors?: readonly string[] | undefined;
 }
 
 /** One metered model answer, as it is added to the ledger. */

@@ -68,6 +68,8 @@ interface Line {
   t: number;
   r: UsageReading;
   c: number | null;
+  /** A delegated agent's ancestors, root first (only on such an agent's lines): its parents' budgets count it again after a crash too. */
+  p?: string[];
 }
 
 interface Found {
@@ -175,6 +177,7 @@ export class SpendJournal {
   append(entry: SpendEntry): number {
     const seq = this.#seq + 1;
     const line: Line = { s: seq, a: entry.agent, g: entry.grant, u: entry.end_user, t: entry.at.getTime(), r: entry.reading, c: entry.cost_usd };
+    if (entry.ancestors !== undefined && entry.ancestors.length > 0) line.p = [...entry.ancestors];
     const text = `${JSON.stringify(line)}\n`;
     const fd = this.#fd ?? this.#openFile(seq);
     writeSync(fd, text);
@@ -241,7 +244,8 @@ function readLines(dir: string): { lines: Found[]; skipped: number } {
         continue;
       }
       last = line.s;
-      lines.push({ seq: line.s, entry: { agent: line.a, grant: line.g, end_user: line.u, at: new Date(line.t), reading: line.r, cost_usd: line.c } });
+      const entry: SpendEntry = { agent: line.a, grant: line.g, end_user: line.u, at: new Date(line.t), reading: line.r, cost_usd: line.c };
+      lines.push({ seq: line.s, entry: line.p === undefined ? entry : { ...entry, ancestors: line.p } });
     }
   }
   return { lines, skipped };
@@ -262,6 +266,7 @@ function lineOf(text: string): Line | undefined {
   const l = v as Record<string, unknown>;
   if (!Number.isSafeInteger(l['s']) || (l['s'] as number) < 1 || !Number.isSafeInteger(l['t'])) return undefined;
   if (!isTextOrNull(l['a']) || !isText(l['g']) || !isTextOrNull(l['u'])) return undefined;
+  if (l['p'] !== undefined && !(Array.isArray(l['p']) && l['p'].every(isText))) return undefined;
   if (!(l['c'] === null || (typeof l['c'] === 'number' && Number.isFinite(l['c']) && l['c'] >= 0))) return undefined;
   const r = l['r'];
   if (typeof r !== 'object' || r === null || Array.isArray(r)) return undefined;

@@ -16,7 +16,7 @@
 // journals past their marks, and flushes them with their marks before their folders go.
 import type { BudgetConfig } from '../../config/spend.ts';
 import type { CredentialStore } from '../../credentials/store/index.ts';
-import { limitOf, periodEnd, scopeValueOf, unitOf } from '../core/budgets.ts';
+import { limitOf, periodEnd, scopeValuesOf, unitOf } from '../core/budgets.ts';
 import type { BudgetStanding, BudgetVerdict, SpendEntry, SpendLedgerApi, SpendScope } from '../core/ledger.ts';
 import { ModelNames } from '../core/model-name.ts';
 import type { SpendRecord } from '../core/records.ts';
@@ -189,14 +189,15 @@ export class SpendLedger implements SpendLedgerApi {
     // Two budgets that select and count alike share one record: it is added to once.
     const seen = new Set<string>();
     for (const budget of budgets) {
-      const value = scopeValueOf(budget, e);
-      if (value === undefined) continue;
-      const id = recordIdOf(budget, value, periods);
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const count = this.#countFor(id, budget, e.at);
-      count.pending.tokens += amount.tokens;
-      count.pending.usd += amount.usd;
+      // A delegated agent's answer counts on its ancestors' budgets too (core/budgets.ts scopeValuesOf).
+      for (const value of scopeValuesOf(budget, e)) {
+        const id = recordIdOf(budget, value, periods);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        const count = this.#countFor(id, budget, e.at);
+        count.pending.tokens += amount.tokens;
+        count.pending.usd += amount.usd;
+      }
     }
   }
 
@@ -206,28 +207,27 @@ export class SpendLedger implements SpendLedgerApi {
     let over: BudgetStanding | undefined;
     const toWarn: Array<{ standing: BudgetStanding; count: BudgetCount; mark: string }> = [];
     const periods = new Periods(now);
-    for (const budget of budgets) {
-      const value = scopeValueOf(budget, scope);
-      if (value === undefined) continue;
-      const id = recordIdOf(budget, value, periods);
-      const stored = this.#o.store.get<LedgerBudgetRecord>(id);
-      const count = this.#counts.get(id);
-      const limit = limitOf(budget);
-      const unit = unitOf(budget);
-      const counted = usedOf(count, stored, unit);
-      const used = unit === 'usd' ? nanoUsd(counted) : counted;
-      const isOver = used >= limit;
-      const warnAt = budget.warn_at === undefined ? undefined : unit === 'usd' ? nanoUsd(budget.warn_at * limit) : budget.warn_at * limit;
-      const isWarn = warnAt !== undefined && used >= warnAt;
-      if (!isWarn && (!isOver || over !== undefined)) continue;
-      // A standing (and its Date) only for a budget the caller hears of.
-      const standing: BudgetStanding = { budget, scope: value, used, limit, resets_at: periodEnd(budget.per, now) };
-      if (over === undefined && isOver) over = standing;
-      if (!isWarn) continue;
-      const mark = warnMark(limit, budget.warn_at!);
-      if (count?.warned.has(mark) || count?.claiming.has(mark) || (Array.isArray(stored?.warned) && stored.warned.includes(mark))) continue;
-      toWarn.push({ standing, count: count ?? this.#countFor(id, budget, now), mark });
-    }
+    for (const budget of budgets)
+      for (const value of scopeValuesOf(budget, scope)) {
+        const id = recordIdOf(budget, value, periods);
+        const stored = this.#o.store.get<LedgerBudgetRecord>(id);
+        const count = this.#counts.get(id);
+        const limit = limitOf(budget);
+        const unit = unitOf(budget);
+        const counted = usedOf(count, stored, unit);
+        const used = unit === 'usd' ? nanoUsd(counted) : counted;
+        const isOver = used >= limit;
+        const warnAt = budget.warn_at === undefined ? undefined : unit === 'usd' ? nanoUsd(budget.warn_at * limit) : budget.warn_at * limit;
+        const isWarn = warnAt !== undefined && used >= warnAt;
+        if (!isWarn && (!isOver || over !== undefined)) continue;
+        // A standing (and its Date) only for a budget the caller hears of.
+        const standing: BudgetStanding = { budget, scope: value, used, limit, resets_at: periodEnd(budget.per, now) };
+        if (over === undefined && isOver) over = standing;
+        if (!isWarn) continue;
+        const mark = warnMark(limit, budget.warn_at!);
+        if (count?.warned.has(mark) || count?.claiming.has(mark) || (Array.isArray(stored?.warned) && stored.warned.includes(mark))) continue;
+        toWarn.push({ standing, count: count ?? this.#countFor(id, budget, now), mark });
+      }
     if (toWarn.length === 0) return over === undefined ? NO_BUDGET : { over, warn: [] };
     // Past a warning threshold not yet warned of: claimed in the store, so that one check in the
     // whole keyway (workers and replicas) warns. Once per threshold and period: the wait is rare.
