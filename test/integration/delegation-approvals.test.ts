@@ -66,6 +66,7 @@ describe('approvals of a delegated agent name its chain', () => {
             rules: [
               { grant: 'api', methods: ['GET'] },
               { grant: 'api', methods: ['POST'], paths: ['/pay/**'], approve: 'human', approval: { wait: 0 } },
+              { grant: 'api', methods: ['PUT'], paths: ['/why/**'], require_purpose: true },
             ],
           },
         },
@@ -166,6 +167,13 @@ describe('approvals of a delegated agent name its chain', () => {
     // The parent's own POST on the same path is not covered by the child's yes.
     const parent = await call(lead(), 'POST', '/pay/7');
     expect(parent.code).toBe('approval_required');
+  });
+
+  it("the parent's require_purpose rule wants a purpose of the child too", async () => {
+    const refused = await call(childUrl, 'PUT', '/why/1');
+    expect(refused.status, refused.text).toBe(400);
+    expect(refused.code).toBe('purpose_required');
+    expect(refused.text).toContain('agents.lead.rules[2]');
   });
 
   it(
