@@ -144,4 +144,19 @@ describe('the Agents page draws the delegation tree and removes a subtree', () =
     },
     SLOW,
   );
+
+  it('keyway agents rm names the descendants it removed, in text and JSON', async () => {
+    for (const root of ['solo', 'duo']) {
+      expect((await proxy.cli(['agents', 'add', root, '--grants', 'api'])).code).toBe(0);
+      expect((await proxy.cli(['agents', 'delegate', root, '--name', `${root}-w`])).code).toBe(0);
+    }
+    const json = await proxy.cli(['agents', 'rm', 'solo', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({ removed: 'solo', descendants: ['solo-w'] });
+    const text = await proxy.cli(['agents', 'rm', 'duo']);
+    expect(text.stdout.trim()).toBe('removed agent duo, and the 1 delegated below it: duo-w');
+    const leaf = await proxy.cli(['agents', 'rm', 'worker']);
+    expect(leaf.stdout.trim()).toBe('removed agent worker');
+    expect((await listed()).map((a) => a.id)).toEqual(['lead']);
+  });
 });
