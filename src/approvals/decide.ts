@@ -73,6 +73,11 @@ export interface AskedRequest {
   overrides?: string | undefined;
   /** On an MCP endpoint: the tool(s) the tools/call names (a window covers the same tools only). */
   tool?: string | undefined;
+  /**
+   * A delegated agent's chain, root first, the agent last: a yes covers the same chain only, so a
+   * child minted again under another parent, by the same name, is asked again.
+   */
+  chain?: readonly string[] | undefined;
 }
 
 const globs = new Map<string, PathGlob | undefined>();
@@ -95,7 +100,7 @@ function compiled(pattern: string): PathGlob | undefined {
 export function windowCovers(record: ApprovalRecord, request: AskedRequest, now: Date): boolean {
   if (!liveWindow(record, now) || request.overrides !== undefined) return false;
   if (record.agent !== request.agent || record.grant !== request.grant || record.method !== request.method.toUpperCase()) return false;
-  if ((record.tool ?? undefined) !== request.tool) return false;
+  if ((record.tool ?? undefined) !== request.tool || !sameChain(record, request)) return false;
   if (record.path === request.path) return true;
   if (!record.decision?.pattern) return false;
   if (record.patterns === null) return true;
@@ -116,7 +121,7 @@ export function onceFor(record: ApprovalRecord, request: AskedRequest, bodySha25
   );
 }
 
-/** The same agent, grant, method and exact path. */
+/** The same agent (and chain), grant, method and exact path. */
 export function sameRequest(record: ApprovalRecord, request: AskedRequest): boolean {
   return (
     record.agent === request.agent &&
@@ -124,8 +129,14 @@ export function sameRequest(record: ApprovalRecord, request: AskedRequest): bool
     record.method === request.method.toUpperCase() &&
     record.path === request.path &&
     (record.overrides ?? undefined) === request.overrides &&
-    (record.tool ?? undefined) === request.tool
+    (record.tool ?? undefined) === request.tool &&
+    sameChain(record, request)
   );
+}
+
+/** The same chain of agents (none for a root agent). */
+function sameChain(record: ApprovalRecord, request: AskedRequest): boolean {
+  return (record.chain ?? []).join('\n') === (request.chain ?? []).join('\n');
 }
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

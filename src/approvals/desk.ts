@@ -156,6 +156,7 @@ export class ApprovalDesk {
       path: ask.path,
       overrides: ask.overrides,
       tool: ask.tool,
+      chain: ask.chain,
     };
     const sha256 = ask.bodyKey ?? (ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex'));
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
@@ -278,6 +279,7 @@ export class ApprovalDesk {
       id: newApprovalId(),
       state: 'pending',
       agent: ask.agent,
+      ...(ask.chain !== undefined ? { chain: [...ask.chain] } : {}),
       grant: ask.grant,
       rule: ask.rule.rule,
       method: ask.method.toUpperCase(),

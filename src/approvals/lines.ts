@@ -13,6 +13,7 @@ export function approvalLine(record: ApprovalRecord, what: { outcome: string; by
     ts: new Date().toISOString(),
     id: randomUUID(),
     agent: record.agent,
+    ...(record.chain !== undefined ? { chain: record.chain } : {}),
     grant: record.grant,
     decision: 'approval',
     code: null,

@@ -27,6 +27,8 @@ export function notification(record: ApprovalRecord): Record<string, unknown> {
     approval: {
       id: record.id,
       agent: record.agent,
+      // A delegated agent's: who it acts for, root first (absent for a root agent).
+      ...(record.chain !== undefined ? { chain: record.chain } : {}),
       grant: record.grant,
       rule: record.rule,
       method: record.method,

@@ -53,6 +53,8 @@ export interface ApprovalRecord {
   id: string;
   state: ApprovalState;
   agent: string;
+  /** A delegated agent's chain, root first, the agent last (as its audit lines carry it); absent for a root agent. */
+  chain?: string[] | undefined;
   grant: string;
   /** The rule that asked, by name (`agents.x.rules[2] (POST /repos/** approve: human)`). */
   rule: string;

@@ -11,11 +11,13 @@ import type { SourceSecrets } from './sources/source-secrets.ts';
 import { staticCredential } from './providers/static.ts';
 import { commandMaterial } from './providers/cmd-material.ts';
 import { setSecretCommand } from './grant-display.ts';
+import { chainOf } from '../delegation/chain.ts';
 
-/** For an agent: no identity token unless its connection proved one. */
-export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | undefined }): OnBehalf => ({
+/** For an agent: no identity token unless its connection proved one; a delegated agent's chain. */
+export const onBehalfOfAgent = (agent: { id: string; identityToken?: string | undefined; parents?: readonly string[] | undefined }): OnBehalf => ({
   agent: agent.id,
   identityToken: agent.identityToken,
+  chain: chainOf(agent),
 });
 
 /**

@@ -8,8 +8,8 @@ import { keywayVersion } from '../version.ts';
 
 // telemetry.otlp: every decision keyway makes (each audit line) exported with the OpenTelemetry JS
 // SDK over OTLP/HTTP (protobuf), as a span (its timing and outcome) and as a log record (the audit
-// line itself). What goes out is what the audit line holds, bounded as it is: agent, grant, decision,
-// code, method, host, port, path without its query, status, timings; never a header value, token or
+// line itself). What goes out is what the audit line holds, bounded as it is: agent (and, for a
+// delegated agent, its chain and root agent), grant, decision, code, method, host, port, path without its query, status, timings; never a header value, token or
 // query string. The SDK is loaded only when telemetry is configured, and batches off the request path:
 // an exporter that is slow or down costs dropped telemetry, never a request.
 
@@ -21,9 +21,9 @@ export interface DecisionTelemetry {
 }
 
 /** The span's and the log record's attributes: the line's own fields, under keyway.* and the HTTP conventions. */
-export function decisionAttributes(whole: AuditEvent): Record<string, string | number | boolean> {
+export function decisionAttributes(whole: AuditEvent): Record<string, string | number | boolean | string[]> {
   const event = boundEvent(whole);
-  const out: Record<string, string | number | boolean> = {
+  const out: Record<string, string | number | boolean | string[]> = {
     'keyway.decision': event.decision,
     'keyway.request.id': event.id,
     'server.address': event.host,
@@ -32,7 +32,12 @@ export function decisionAttributes(whole: AuditEvent): Record<string, string | n
     'keyway.duration_ms': event.duration_ms,
     'keyway.refreshed': event.refreshed,
   };
-  if (event.agent !== null) out['keyway.agent'] = event.agent;
+  if (event.agent !== null) {
+    out['keyway.agent'] = event.agent;
+    // The root of a delegated agent's chain, or the agent itself: one attribute to group a whole tree by.
+    out['keyway.root_agent'] = event.chain?.[0] ?? event.agent;
+  }
+  if (event.chain !== undefined) out['keyway.chain'] = [...event.chain];
   if (event.grant !== null) out['keyway.grant'] = event.grant;
   if (event.code !== null) out['keyway.code'] = event.code;
   if (event.method !== null) out['http.request.method'] = event.method;

@@ -38,11 +38,15 @@ export interface AgentListing {
   parent: string | null;
   /** A child agent's expiry, else null. */
   expires_at: string | null;
+  /** A child agent's chain as the store links it, root first, the agent last (as audit lines carry it); null for a root agent. */
+  chain: string[] | null;
 }
 
 export function listAgents(services: GrantServices, now = new Date()): AgentListing[] {
   const grants = listGrants(services);
-  return agentTerms(services.config, services.store).map((agent) => ({
+  const terms = agentTerms(services.config, services.store);
+  const parents = new Map(terms.map((a) => [a.id, a.parent]));
+  return terms.map((agent) => ({
     id: agent.id,
     source: agent.source,
     grants: agent.grants ? [...agent.grants] : ['*'],
@@ -55,7 +59,15 @@ export function listAgents(services: GrantServices, now = new Date()): AgentList
     rules: rulesPerGrant(agent.source === 'config' ? (services.config.agents[agent.id]?.rules ?? []) : []),
     parent: agent.parent ?? null,
     expires_at: agent.expiresAt ?? null,
+    chain: chainFromParents(agent.id, parents),
   }));
+}
+
+/** Root first, `id` last, by the parent each record names; null for a root agent (a loop, as hand edits could make, stops the walk). */
+function chainFromParents(id: string, parents: ReadonlyMap<string, string | undefined>): string[] | null {
+  const chain = [id];
+  for (let at = parents.get(id); at !== undefined && !chain.includes(at); at = parents.get(at)) chain.unshift(at);
+  return chain.length > 1 ? chain : null;
 }
 
 function rulesPerGrant(rules: ReadonlyArray<{ grant: string }>): Record<string, number> {
@@ -157,7 +169,8 @@ export async function rotateAgentKey(services: GrantServices, id: string): Promi
 }
 
 /** Removes a store agent, its leases and the tokens captured at its logins. An agent from the config is removed there. */
-export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string }> {
+/** `descendants`: the agents delegated below it, removed with it (nearest first). */
+export async function removeAgent(services: GrantServices, id: string): Promise<{ removed: string; descendants: string[] }> {
   if (services.config.agents[id]) throw new KeywayError('conflict', `agent "${id}" is defined in the config; remove it there`);
   const removed = await services.store.update((draft) => {
     // Its children go with it (src/delegation/): a child left behind would come back to an agent added later under this id.
@@ -165,12 +178,12 @@ export async function removeAgent(services: GrantServices, id: string): Promise<
       draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r),
       id,
     );
-    if (!draft.get(agentRecordId(id))) return false;
+    if (!draft.get(agentRecordId(id))) return undefined;
     dropAgents(draft, [id, ...children]);
-    return true;
+    return children;
   });
-  if (!removed) throw new KeywayError('not_found', `no agent "${id}"`);
-  return { removed: id };
+  if (removed === undefined) throw new KeywayError('not_found', `no agent "${id}"`);
+  return { removed: id, descendants: removed };
 }
 
 /** Removes store agents, with their leases and the tokens captured at their logins, in one update. */

@@ -269,8 +269,9 @@ describe('/metrics after real traffic', () => {
     const addedSeries = [...after.keys()].filter((k) => !before.has(k));
     const added = addedSeries.filter((k) => k.startsWith('keyway_'));
     // (rate_limited among them: the made-up agents' failures past five in a row are answered 429.)
-    expect(added.length).toBeLessThanOrEqual(5);
-    for (const key of added) expect(key).toMatch(/^keyway_(requests_total|grant_requests_total)\{/);
+    // (Each grant_requests_total series has its root_agent_requests_total twin: the agent is its own root.)
+    expect(added.length).toBeLessThanOrEqual(10);
+    for (const key of added) expect(key).toMatch(/^keyway_(requests_total|grant_requests_total|root_agent_requests_total)\{/);
     for (const key of addedSeries) expect(key).toMatch(/^(keyway|nodejs|process)_/);
     expect(text).not.toMatch(/unmatched|made-up|deep|path-|\/p\d+/);
   });

@@ -13,7 +13,7 @@ import { CANARY } from '../helpers/fixtures.ts';
 import { cleanEnv, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, waitForAsync } from '../helpers/wait.ts';
 
 interface ProtoType {
   decode(bytes: Uint8Array): unknown;
@@ -29,7 +29,7 @@ const SECRET = `${CANARY}-grant-token`;
 const QUERY_SECRET = `${CANARY}-in-query`;
 const COLLECTOR_TOKEN = 'collector-token-58e1';
 
-type Attributes = Record<string, string | number | boolean>;
+type Attributes = Record<string, string | number | boolean | string[]>;
 interface Exported {
   spans: Array<{ name: string; attributes: Attributes; status?: { code?: string } }>;
   logs: Array<{ body: string; severityText: string; attributes: Attributes }>;
@@ -39,8 +39,13 @@ interface Exported {
 
 function attributesOf(list: Array<{ key: string; value: Record<string, unknown> }> = []): Attributes {
   const out: Attributes = {};
-  for (const { key, value } of list)
-    out[key] = (value['stringValue'] ?? value['intValue'] ?? value['boolValue'] ?? value['doubleValue']) as string | number | boolean;
+  for (const { key, value } of list) {
+    const array = value['arrayValue'] as { values?: Array<{ stringValue?: string }> } | undefined;
+    out[key] =
+      array !== undefined
+        ? (array.values ?? []).map((v) => String(v.stringValue))
+        : ((value['stringValue'] ?? value['intValue'] ?? value['boolValue'] ?? value['doubleValue']) as string | number | boolean);
+  }
   return out;
 }
 
@@ -162,6 +167,32 @@ describe('telemetry.otlp: decisions as OpenTelemetry spans and log records', () 
       expect(body.includes('bot-key-1')).toBe(false);
     }
     expect(receiver.got.refused).toBe(1); // the test's own wrong token only
+  });
+
+  it("a delegated agent's span and log record carry its chain and root agent; a root agent's its own name as root", async () => {
+    const minted = await proxy.cli(['agents', 'delegate', 'bot', '--name', 'helper', '--json']);
+    expect(minted.code, minted.stderr).toBe(0);
+    const child = JSON.parse(minted.stdout) as { proxy_url: string };
+    outputs.push(minted.stdout);
+    await waitForAsync(async () => {
+      const r = await curl(
+        ['-sS', '--cacert', proxy.caPath, '-x', child.proxy_url, '-w', '\n%{http_code}', `https://api.example.test:${upstream.port}/v1/child`],
+        cleanEnv(),
+      );
+      return /\n200$/.test(r.stdout) ? r : undefined;
+    }, 'the child to be served');
+    const span = await waitFor(
+      () => receiver.got.spans.find((s) => s.attributes['url.path'] === '/v1/child' && s.name === 'keyway inject'),
+      "the child's span",
+      10_000,
+    );
+    expect(span.attributes).toMatchObject({ 'keyway.agent': 'helper', 'keyway.root_agent': 'bot', 'keyway.chain': ['bot', 'helper'] });
+    const log = await waitFor(() => receiver.got.logs.find((l) => l.attributes['url.path'] === '/v1/child'), "the child's log record", 10_000);
+    expect(log.attributes).toMatchObject({ 'keyway.root_agent': 'bot', 'keyway.chain': ['bot', 'helper'] });
+    const root = receiver.got.spans.find((s) => s.attributes['url.path'] === '/v1/items' && s.name === 'keyway inject')!;
+    expect(root.attributes['keyway.root_agent']).toBe('bot');
+    expect(root.attributes['keyway.chain']).toBeUndefined();
+    for (const body of receiver.got.raw) expect(body.includes(new URL(child.proxy_url).password)).toBe(false);
   });
 
   it('a collector that is down costs no request', async () => {

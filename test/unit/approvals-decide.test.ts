@@ -106,3 +106,20 @@ describe('what a yes covers', () => {
     expect(onceFor({ ...once, holder: { host: 'h', pid: 1, started_at: 'x' } }, request, 'ab'.repeat(32))).toBe(false);
   });
 });
+
+describe('what a yes covers for a delegated agent (issue 89)', () => {
+  it('covers the same chain only: not the root agent, not a namesake minted under another parent', () => {
+    const approved = (over: Partial<ApprovalRecord>) => decideApproval('x', pending(over), asked({ forMs: 60_000 })) as { record: ApprovalRecord };
+    const child = approved({ agent: 'worker', chain: ['bot', 'worker'] }).record;
+    const asChild = { ...request, agent: 'worker', chain: ['bot', 'worker'] };
+    expect(windowCovers(child, asChild, NOW)).toBe(true);
+    expect(windowCovers(child, { ...asChild, chain: ['other', 'worker'] }, NOW)).toBe(false);
+    expect(windowCovers(child, { ...asChild, chain: undefined }, NOW)).toBe(false);
+    const root = approved({}).record;
+    expect(windowCovers(root, request, NOW)).toBe(true);
+    expect(windowCovers(root, { ...request, chain: ['lead', 'bot'] }, NOW)).toBe(false);
+    const once = decideApproval('x', pending({ agent: 'worker', chain: ['bot', 'worker'] }), asked()) as { record: ApprovalRecord };
+    expect(onceFor(once.record, asChild, EMPTY_SHA256)).toBe(true);
+    expect(onceFor(once.record, { ...asChild, chain: ['other', 'worker'] }, EMPTY_SHA256)).toBe(false);
+  });
+});

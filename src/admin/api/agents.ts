@@ -68,7 +68,8 @@ export function agentRoutes(deps: AdminDeps): Route[] {
       path: '/api/agents',
       doc: {
         operationId: 'agents.list',
-        summary: 'Every agent with where it is defined, the grants it may use and its leases (both clocks)',
+        summary:
+          'Every agent with where it is defined, the grants it may use and its leases (both clocks); a delegated agent with its parent, expires_at and chain (root first)',
         tags: TAGS,
         responses: { '200': jsonResponse('The agents', { type: 'object', properties: { agents: { type: 'array', items: { type: 'object' } } } }) },
       },
@@ -168,7 +169,7 @@ export function agentRoutes(deps: AdminDeps): Route[] {
       path: '/api/agents/{agent}',
       doc: {
         operationId: 'agents.delete',
-        summary: 'Remove an agent and its leases',
+        summary: 'Remove an agent and its leases, with every agent delegated below it (named in `descendants`)',
         tags: TAGS,
         responses: { '200': jsonResponse('Removed'), '404': NOT_FOUND, '409': IN_CONFIG },
       },

@@ -1,6 +1,7 @@
 // Agents with the grants they may use and their leases: grant or renew a lease (for a TTL, capped by
 // the agent's max_lease_ttl on the server), revoke it at once; add an agent, rotate its key and
-// change its grants (agent-forms.js).
+// change its grants (agent-forms.js). Delegated agents are drawn under their parent, a tree, each
+// with its expiry; removing a store agent removes its subtree, and the confirmation says so.
 
 import { addAgentForm, agentActions, keyPanel } from './agent-forms.js';
 import { api } from './api.js';
@@ -13,9 +14,11 @@ export async function renderAgents(main) {
   main.append(form, keys.element, holder);
   const load = async () => {
     const [{ agents }, { grants }] = await Promise.all([api('GET', '/api/agents'), api('GET', '/api/grants')]);
+    const childrenOf = childrenByParent(agents);
+    const section = (a, depth) => agentSection(a, grants, keys, load, { depth, childrenOf, section });
     holder.replaceChildren(
       ...(agents.length
-        ? agents.map((a) => agentSection(a, grants, keys, load))
+        ? roots(agents).map((a) => section(a, 0))
         : [h('p', { class: 'muted' }, 'No agents defined: every loopback client is the anonymous agent.')]),
     );
     return grants;
@@ -35,7 +38,35 @@ function leasesOf(agent, grants) {
   return grants.flatMap((g) => (g.leases ?? []).filter((l) => l.agent === agent.id).map((l) => ({ ...l, grant: g.id })));
 }
 
-function agentSection(agent, grants, keys, reload) {
+/** Each parent's children, by id, in the listing's order. */
+function childrenByParent(agents) {
+  const out = new Map();
+  for (const a of agents) if (a.parent) out.set(a.parent, [...(out.get(a.parent) ?? []), a]);
+  return out;
+}
+
+/** The agents drawn at the top: those with no parent, and any whose parent is not listed (drawn rather than lost). */
+function roots(agents) {
+  const ids = new Set(agents.map((a) => a.id));
+  return agents.filter((a) => !a.parent || !ids.has(a.parent));
+}
+
+/** Every agent below `id`, nearest first: what removing it removes too. */
+function descendantsOf(id, childrenOf) {
+  const out = [];
+  for (let generation = childrenOf.get(id) ?? []; generation.length > 0; ) {
+    const next = [];
+    for (const child of generation) {
+      if (out.includes(child.id) || child.id === id) continue;
+      out.push(child.id);
+      next.push(...(childrenOf.get(child.id) ?? []));
+    }
+    generation = next;
+  }
+  return out;
+}
+
+function agentSection(agent, grants, keys, reload, tree) {
   const headingId = `agent-${agent.id}`;
   const leases = leasesOf(agent, grants);
   // `['*']`: every grant, as the listing says it.
@@ -51,10 +82,25 @@ function agentSection(agent, grants, keys, reload) {
   const facts = [`defined in ${agent.source ?? 'config'}`];
   if (agent.lease_ttl) facts.push(`lease ${agent.lease_ttl}`);
   if (agent.max_lease_ttl) facts.push(`at most ${agent.max_lease_ttl}`);
+  if (agent.parent) facts.unshift(`delegated by ${agent.parent}`);
+  const children = tree.childrenOf.get(agent.id) ?? [];
+  // Headings follow the tree (a root's h2, its children's h3 …), so a screen reader hears it too.
+  const heading = `h${Math.min(2 + tree.depth, 6)}`;
   return h(
     'section',
-    { class: 'card agent', 'aria-labelledby': headingId, 'data-agent': agent.id },
-    h('header', {}, h('h2', { id: headingId }, agent.id), h('span', { class: 'muted' }, facts.join(' · '))),
+    {
+      class: `card agent${agent.parent ? ' child' : ''}`,
+      'aria-labelledby': headingId,
+      'data-agent': agent.id,
+      ...(agent.parent ? { 'data-parent': agent.parent } : {}),
+    },
+    h(
+      'header',
+      {},
+      h(heading, { id: headingId }, agent.id),
+      h('span', { class: 'muted' }, facts.join(' · ')),
+      agent.parent ? h('span', { class: 'expiry' }, 'expires ', when(agent.expires_at)) : null,
+    ),
     rows.length
       ? h(
           'div',
@@ -70,7 +116,42 @@ function agentSection(agent, grants, keys, reload) {
       : h('p', { class: 'muted' }, 'This agent may use no grant.'),
     limitsLine(agent),
     agent.source === 'store' ? agentActions(agent, grants, keys, reload) : null,
+    agent.source === 'store' ? removeButton(agent, descendantsOf(agent.id, tree.childrenOf), reload) : null,
+    children.length
+      ? h(
+          'div',
+          { class: 'agent-children', role: 'group', 'aria-label': `Agents delegated by ${agent.id}` },
+          children.map((c) => tree.section(c, tree.depth + 1)),
+        )
+      : null,
   );
+}
+
+/** Removes a store agent and, with it, every agent delegated below it: the confirmation names how many. */
+function removeButton(agent, descendants, reload) {
+  const below = descendants.length ? ` and the ${plural(descendants.length, 'agent')} delegated below it (${descendants.join(', ')})` : '';
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'danger remove-agent',
+      'aria-label': `Remove ${agent.id}${descendants.length ? ` and its ${plural(descendants.length, 'descendant')}` : ''}`,
+    },
+    descendants.length ? `Remove with ${plural(descendants.length, 'descendant')}` : 'Remove',
+  );
+  button.addEventListener('click', () =>
+    act(
+      button,
+      async () => {
+        if (!confirm(`Remove ${agent.id}${below}? Their keys are refused at once and their open connections cut.`))
+          throw Object.assign(new Error('Cancelled.'), { hint: null });
+        await api('DELETE', `/api/agents/${encodeURIComponent(agent.id)}`);
+        await reload();
+      },
+      `Removed ${agent.id}${below}.`,
+    ),
+  );
+  return h('div', { class: 'actions remove' }, button);
 }
 
 /** The agent's limits (config limits: and grant_limits:) and today's quota use, as GET /api/agents gives them. */

@@ -1,5 +1,5 @@
 // The approvals inbox: requests an agent rule sent to a person (approve: human), newest first, each
-// with what a person needs to decide (agent, grant, method and path, the agent's stated purpose, a
+// with what a person needs to decide (agent, a delegated agent's chain, grant, method and path, the agent's stated purpose, a
 // redacted preview of the body, the rule, when it expires), and the three answers: once, for a
 // window (optionally widened to the rule's paths), or deny with a reason. Polled every second while
 // open: a held request waits on this page, and answers given elsewhere (the CLI, another replica)
@@ -84,7 +84,7 @@ function approvalCard(a, reload) {
       h(
         'span',
         { class: 'muted' },
-        `agent ${a.agent} · grant ${a.grant} · `,
+        `agent ${agentNamed(a)} · grant ${a.grant} · `,
         a.holder ? 'held · expires ' : 'waiting for a retry · expires ',
         when(a.expires_at),
       ),
@@ -132,7 +132,7 @@ function recentTable(list) {
             'tr',
             { 'data-approval': a.id, 'data-state': a.state },
             h('td', { 'data-label': 'Request', class: 'request' }, `${a.method} ${where(a)}`),
-            h('td', { 'data-label': 'Agent' }, a.agent),
+            h('td', { 'data-label': 'Agent' }, agentNamed(a)),
             h(
               'td',
               { 'data-label': 'State' },
@@ -145,6 +145,11 @@ function recentTable(list) {
       ),
     ),
   );
+}
+
+/** The agent, or a delegated agent's chain root first (`lead > worker`): on whose behalf a yes acts. */
+function agentNamed(a) {
+  return a.chain ? a.chain.join(' > ') : a.agent;
 }
 
 /** host[:port]/path, the port left out when it is 443. */

@@ -115,8 +115,9 @@ export const agents: Command = {
     if (action === 'limits') return setLimits(services, args, io, id);
     if (action === 'set') return setLeaseTerms(services, args, io, id);
     if (action === 'rm') {
-      await audited(services, io, { action: 'agents.delete', agent: id }, () => removeAgent(services, id));
-      io.out(args.json ? JSON.stringify({ removed: id }) : `removed agent ${id}`);
+      const { descendants } = await audited(services, io, { action: 'agents.delete', agent: id }, () => removeAgent(services, id));
+      const below = descendants.length > 0 ? `, and the ${descendants.length} delegated below it: ${descendants.join(', ')}` : '';
+      io.out(args.json ? JSON.stringify({ removed: id, descendants }) : `removed agent ${id}${below}`);
       return 0;
     }
     if (!grantId) throw usageError(`agents ${action}: expected AGENT GRANT`);

@@ -62,7 +62,7 @@ function list(services: Services, args: Args, io: CommandIO): number {
     rows.map((r) => ({
       id: r.id,
       state: r.state,
-      agent: r.agent,
+      agent: agentNamed(r),
       grant: r.grant,
       request: `${r.method} ${where(r)}`,
       purpose: r.purpose,
@@ -83,7 +83,7 @@ function show(services: Services, args: Args, io: CommandIO, id: string): number
   }
   const lines = [
     `${record.id}  ${record.state}`,
-    `agent ${record.agent} on grant ${record.grant}`,
+    `agent ${record.agent}${record.chain ? ` (delegated: ${record.chain.join(' > ')})` : ''} on grant ${record.grant}`,
     `${record.method} ${where(record)}`,
     `rule ${record.rule}`,
     ...(record.purpose ? [`purpose: ${record.purpose}`] : []),
@@ -121,6 +121,11 @@ async function answer(services: Services, args: Args, io: CommandIO, id: string,
   else if (d.outcome === 'deny') io.out(`denied ${id}`);
   else io.out(d.outcome === 'window' ? `approved ${id} until ${d.until}${d.pattern ? " for the rule's paths" : ''}` : `approved ${id} (once)`);
   return 0;
+}
+
+/** The agent, or a delegated agent's chain root first (`lead > worker`): whom a yes lets through on whose behalf. */
+function agentNamed(r: ApprovalRecord): string {
+  return r.chain ? r.chain.join(' > ') : r.agent;
 }
 
 /** host[:port]/path, the port left out when it is 443. */

@@ -82,6 +82,8 @@ export interface OnBehalf {
   readonly agent: string;
   /** The identity token the agent's connection signed in with (config identities:), verified. */
   readonly identityToken: string | undefined;
+  /** A delegated agent's chain, root first, the agent last (delegation/chain.ts); undefined for a root agent. */
+  readonly chain?: readonly string[] | undefined;
 }
 
 /** What a type that issues its own credentials is given to reach a token endpoint. */

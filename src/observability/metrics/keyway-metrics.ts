@@ -16,7 +16,9 @@
 // figures count from that first scrape.
 //
 // Labels: decision and code come from fixed tables; grant and agent are ids from the config or
-// the store, bounded again by BoundedLabels; model names come from upstream answers, so ModelLabels
+// the store, bounded again by BoundedLabels (delegated agents, which `run --delegate` mints per
+// run, in a smaller set of their own, so they never crowd out the root agents' labels; a root agent
+// is what keyway_root_agent_requests_total counts a whole tree under); model names come from upstream answers, so ModelLabels
 // admits only a model name's shape and bounds their number. No label ever holds a host, a path or a
 // header value.
 
@@ -43,15 +45,20 @@ export interface MetricSources {
   approvalsPending(): number;
 }
 
+/** Distinct delegated agents labelled; past it a new one counts under OVERFLOW_LABEL (its root still by name). */
+export const MAX_CHILD_LABELS = 200;
+
 /** The one code an audit line holds, or this when it holds none (the request went through). */
 const NO_CODE = 'none';
 
 export class KeywayMetrics implements TokenObserver {
   readonly #grants = new BoundedLabels();
   readonly #agents = new BoundedLabels();
+  readonly #children = new BoundedLabels(MAX_CHILD_LABELS);
   readonly #tallies: Tallies = {
     requests: new Tally(),
     byGrant: new Tally(),
+    byRoot: new Tally(),
     leaks: new Tally(),
     policy: new Tally(),
     limited: new Tally(),
@@ -74,8 +81,10 @@ export class KeywayMetrics implements TokenObserver {
     const t = this.#tallies;
     t.requests.add(event.decision, event.code ?? NO_CODE);
     const grant = this.#grants.label(event.grant);
-    const agent = this.#agents.label(event.agent);
+    const agent = event.chain === undefined ? this.#agents.label(event.agent) : this.#children.label(event.agent);
     t.byGrant.add(grant, agent, event.decision);
+    // A delegated agent's request counts under its root too; a root agent's under itself.
+    t.byRoot.add(grant, event.chain === undefined ? agent : this.#agents.label(event.chain[0] ?? null), event.decision);
     if (event.leak_redacted) t.leaks.add(grant, '', '', event.leak_redacted);
     if (event.limit !== undefined) t.limited.add(grant, agent, event.code === 'quota_exhausted' ? 'quota' : 'rate');
     if (event.approval !== undefined) t.approvals.add(grant, agent, event.approval.outcome);

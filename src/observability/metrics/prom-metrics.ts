@@ -14,6 +14,7 @@ import type { Tally } from './tally.ts';
 export interface Tallies {
   readonly requests: Tally; // decision, code
   readonly byGrant: Tally; // grant, agent, decision
+  readonly byRoot: Tally; // grant, root agent, decision
   readonly leaks: Tally; // grant
   readonly policy: Tally; // grant, agent, outcome
   readonly limited: Tally; // grant, agent, rate | quota
@@ -96,6 +97,12 @@ export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources 
     },
   });
   registry.registerMetric(observed.auditWrite.metric() as unknown as Metric);
+  tallied(
+    'keyway_root_agent_requests_total',
+    "Proxied requests by grant and the root of the agent's delegation chain (the agent itself when it is no child), by decision.",
+    ['grant', 'root_agent', 'decision'],
+    tallies.byRoot,
+  );
   scrapeTimeMetrics(registry, sources);
   // prom-client's process_* and nodejs_* set (resident memory, heap spaces, open descriptors, CPU,
   // event-loop delay, GC): what an operator watches first, and what a memory question starts from.

@@ -1,3 +1,4 @@
+import { chainOf } from '../../delegation/chain.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { REFUSED, rpcErrorBody } from '../../mcp/rpc-errors.ts';
 import { boundRefusal, holdWhole } from '../body-hold.ts';
@@ -35,6 +36,7 @@ async function ask(request: StagedRequest): Promise<void> {
   try {
     const passed = await desk.pass({
       agent: conn.agent.id,
+      chain: chainOf(conn.agent),
       grant: grant.id,
       method: req.method ?? 'GET',
       path: request.path,

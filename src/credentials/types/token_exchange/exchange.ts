@@ -21,6 +21,12 @@ export interface ExchangeRequest {
   readonly requestedTokenType?: string | undefined;
   readonly actorToken?: string | undefined;
   readonly actorTokenType?: string | undefined;
+  /**
+   * A delegated agent's chain, root first, the agent last: told to the endpoint as a signed actor
+   * token made at each exchange (actor-token.ts), and part of the cache key, so a child never gets
+   * its parent's token nor a parent its child's.
+   */
+  readonly actorChain?: readonly string[] | undefined;
 }
 
 /** The form a token exchange posts (client authentication goes on as the endpoint's other calls do). */

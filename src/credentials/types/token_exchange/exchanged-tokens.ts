@@ -33,7 +33,7 @@ export class ExchangedTokens {
     this.#skewMs = options.skewMs ?? 60_000;
   }
 
-  /** The key a request's token is cached under: the subject token and what it is exchanged for (hashed: no token kept as a key). */
+  /** The key a request's token is cached under: the subject token, what it is exchanged for, and the chain acting (hashed: no token kept as a key). */
   static keyOf(request: ExchangeRequest): string {
     const what = JSON.stringify([
       request.subjectToken,
@@ -43,6 +43,7 @@ export class ExchangedTokens {
       request.scope ?? [],
       request.requestedTokenType ?? '',
       request.actorToken ?? '',
+      request.actorChain ?? [],
     ]);
     return createHash('sha256').update(what).digest('hex');
   }

@@ -11,10 +11,12 @@ import { clientOf } from '../client-material.ts';
 import type { IssueContext, OnBehalf, RequestIssuer } from '../issuer.ts';
 import { type Exchanged, ExchangeRefused, type ExchangeRequest, exchangeForm, readExchanged, subjectOf, TOKEN_TYPES } from './exchange.ts';
 import { ExchangedTokens } from './exchanged-tokens.ts';
+import { signActorToken } from './actor-token.ts';
 
 // How a token_exchange grant issues each request's credential: the subject token (the agent's
 // identity token, or the configured one) exchanged at the grant's token endpoint, with the grant's
-// client as the one asking; the derived token cached per subject and audience until it is due.
+// client as the one asking; the derived token cached per subject, audience and (for a delegated
+// agent) chain until it is due.
 
 export interface ExchangeSettings {
   readonly endpoint: string;
@@ -74,7 +76,7 @@ async function post(grantId: string, endpoint: string, client: ClientCredentials
     {
       url: endpoint,
       headers: { authorization: basicClientAuth(client.clientId, client.clientSecret), accept: 'application/json' },
-      body: { form: exchangeForm(request) },
+      body: { form: exchangeForm(await withActor(request, endpoint, client)) },
     },
     context,
     (failure) => {
@@ -94,6 +96,13 @@ async function post(grantId: string, endpoint: string, client: ClientCredentials
       hint: code === 'invalid_grant' ? 'the subject token was refused: a fresh identity token, or check the exchange policy at the server' : undefined,
     });
   }
+}
+
+/** A delegated agent's exchange carries its chain as a signed actor token, made for this exchange alone; a root agent's is sent as it is. */
+async function withActor(request: ExchangeRequest, endpoint: string, client: ClientCredentialsMaterial): Promise<ExchangeRequest> {
+  if (request.actorChain === undefined) return request;
+  const actorToken = await signActorToken({ chain: request.actorChain, clientId: client.clientId, clientSecret: client.clientSecret, endpoint });
+  return { ...request, actorToken, actorTokenType: TOKEN_TYPES.jwt };
 }
 
 function subjectToken(grant: Grant, settings: ExchangeSettings, forWhom: OnBehalf, context: IssueContext): string {
@@ -136,6 +145,7 @@ function requestOf(grant: Grant, settings: ExchangeSettings, forWhom: OnBehalf, 
     resource: settings.resource,
     scope: settings.scope,
     requestedTokenType: settings.requestedTokenType,
+    actorChain: forWhom.chain !== undefined && forWhom.chain.length > 1 ? forWhom.chain : undefined,
   };
 }
 
