@@ -17,7 +17,6 @@ import { createResolver, guardResolver, type Resolver } from '../egress/resolve.
 import type { ProxyTables } from '../credentials/tables.ts';
 import type { Services } from '../open-home.ts';
 import { changedKeys, needsRestart } from './config-changes.ts';
-import { dropChildrenOf } from '../operations/delegation.ts';
 import type { LoadedPolicySet } from '../policy/cedar/load.ts';
 import { adminEvent } from '../audit/admin-event.ts';
 
@@ -191,6 +190,8 @@ export class LiveConfig {
   async #dropChildren(parents: readonly string[]): Promise<void> {
     if (parents.length === 0) return;
     try {
+      // Loaded only when a reload removed a parent: minting's module reads the config's schema, which a start never loads.
+      const { dropChildrenOf } = await import('../operations/delegation.ts');
       const gone = await dropChildrenOf(this.#o.services.store, parents);
       if (gone.length > 0) this.#o.logger.info({ parents, children: gone }, 'delegated agents removed with their parents');
     } catch (err) {

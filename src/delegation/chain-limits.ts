@@ -1,4 +1,3 @@
-import type { Agent } from '../credentials/agents.ts';
 import { type LimitScope, limitScopes } from '../policy/rate-limits.ts';
 
 // Issue 89: a delegated agent's request counts against its own limits and every ancestor's (config
@@ -8,10 +7,15 @@ import { type LimitScope, limitScopes } from '../policy/rate-limits.ts';
 // two children of one parent share the parent's last unit and one of them gets it. A grant's own
 // limits are one scope, counted once however long the chain.
 
+/** What is read of an agent here: a store agent's own limits (credentials/agents.ts's Agent has it). */
+interface LimitedAgent {
+  readonly storedLimits?: Parameters<typeof limitScopes>[3];
+}
+
 /** The child's scopes, then each ancestor's (nearest first), each scope once by its key. */
 export function chainLimitScopes(
   config: Parameters<typeof limitScopes>[0],
-  agents: { get(id: string): Agent | undefined },
+  agents: { get(id: string): LimitedAgent | undefined },
   agentId: string,
   parents: readonly string[],
   grantId: string,
