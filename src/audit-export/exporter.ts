@@ -140,9 +140,10 @@ export class TargetExporter {
       lines = await this.#follower.read(this.#cursor.seq, max);
     }
     if (lines.length === 0) return false;
-    this.#checkChain(lines[0]!);
     const wire = wireOf(this.#o.target.to);
     await this.#transport.send(lines.map((line) => encodeLine(line, this.#o.target.format, wire, this.#o.version)));
+    // Said once the batch went (a batch tried again would say it again).
+    this.#checkChain(lines[0]!);
     const last = lines.at(-1)!;
     this.#cursor = { seq: last.seq, hash: last.hash };
     this.#follower.passed(last.seq);

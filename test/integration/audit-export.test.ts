@@ -3,10 +3,12 @@
 // syslog over UDP, OCSF over HTTPS. Every received byte is searched for the planted secrets; every
 // target gets each line once, in order, across a restart and a receiver down then up.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditLine } from '../../src/audit/index.ts';
+import { chainFiles } from '../../src/audit/chain-files.ts';
 import { curl } from '../helpers/clients.ts';
 import { exchange, openTunnel, startTls } from '../helpers/raw-http.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
@@ -49,6 +51,18 @@ async function rawRequest(p: TestProxy, path: string): Promise<string> {
   const authority = `api.example.test:${upstream!.port}`;
   const tls = await startTls(await openTunnel(p.port, authority), 'api.example.test', readFileSync(p.caPath, 'utf8'));
   return exchange(tls, `GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nConnection: close\r\n\r\n`);
+}
+
+async function readdirNames(p: TestProxy): Promise<string[]> {
+  return readdirSync(dirname(p.auditPath));
+}
+
+/** Every seq the chain still holds, rotated files first. */
+async function allChainSeqs(p: TestProxy): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const file of await chainFiles(p.auditPath))
+    for (const text of readFileSync(file, 'utf8').split('\n')) if (text !== '') seqs.push((JSON.parse(text) as AuditLine).seq);
+  return seqs;
 }
 
 async function logLines(p: TestProxy): Promise<AuditLine[]> {
@@ -186,6 +200,40 @@ describe('audit.export to loopback receivers', () => {
     expect(seqs).toEqual(all.filter((l) => l.seq >= seqs[0]!).map((l) => l.seq));
     expect(all.filter((l) => l.path === '/echo' && l.phase === undefined)).toHaveLength(6);
     expect(seqs).toContain(downLine.seq);
+  });
+
+  it('follows the chain through rotations, and counts the lines pruned before a receiver down got them', async () => {
+    const port = await freePort();
+    upstream = await startUpstream();
+    const long = 'r'.repeat(1500);
+    const config = { audit: { max_bytes: '8KiB', keep: 2, min_retention: '0s', export: [{ format: 'cef', to: `syslog+tcp://127.0.0.1:${port}` }] } };
+    const tcp = await tcpReceiver(port);
+    receivers.push(tcp);
+    proxy = await startProxy({ grants: grants(), config });
+    // About 3 KiB of lines a request into 8 KiB files: a rotation every few requests.
+    for (let i = 0; i < 12; i++) await through(proxy, `/echo/${i}/${long}`);
+    const seqs = await caughtUp(proxy, tcp);
+    expect((await readdirNames(proxy)).filter((n) => /^audit\.\d+\.jsonl$/.test(n)).length).toBeGreaterThan(0);
+    const lastSent = seqs.at(-1)!;
+    // The receiver goes away; rotation prunes lines it never got; it comes back.
+    await tcp.close();
+    for (let i = 12; i < 40; i++) await through(proxy, `/echo/${i}/${long}`);
+    const labels = { target: 'audit.export[0]', format: 'cef' };
+    await waitForAsync(async () => ((await metrics(proxy!)).get(seriesKey('keyway_audit_export_failures', labels))! >= 1 ? true : undefined), 'a failed send');
+    const back = await tcpReceiver(port);
+    receivers.push(back);
+    const head = (await logLines(proxy)).at(-1)!.seq;
+    await waitForAsync(async () => (back.messages.some((m) => seqOf(m) === head) ? true : undefined), 'the receiver to catch up', 40_000);
+    const after = back.messages.map(seqOf);
+    expect(new Set(after).size).toBe(after.length);
+    expect(after).toEqual(after.map((_, i) => after[0]! + i));
+    // What the log still held was sent from where it begins; the rest was counted as missed, and said.
+    const firstKept = (await allChainSeqs(proxy))[0]!;
+    expect(after[0]).toBe(Math.max(lastSent + 1, firstKept));
+    const missed = (await metrics(proxy)).get(seriesKey('keyway_audit_export_missed_lines', labels))!;
+    expect(missed).toBeGreaterThan(0);
+    expect(missed).toBe(after[0]! - lastSent - 1);
+    expect(proxy.logs.join('')).toContain('gone from the log before they could be exported');
   });
 
   it('holds a backlog while the receiver is down, counts it in /metrics, and sends it once the receiver is up', async () => {
