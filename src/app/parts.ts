@@ -163,9 +163,12 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     notify: notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
     logger,
   });
-  // audit.export follows the audit file from a cursor of its own; a worker leaves it to its primary.
+  // audit.export follows the audit file from a cursor of its own, in `keyway start` only: a worker
+  // leaves it to its primary, and `keyway fetch`'s and `run --contain`'s own keyways to the home's
+  // keyway (its next start sends what they wrote).
+  const exports = options.worker === undefined && options.announce !== false && options.announce !== 'contain';
   const auditExport =
-    options.worker === undefined && config.audit.export.length > 0
+    exports && config.audit.export.length > 0
       ? await startAuditExport({
           targets: config.audit.export,
           resolvePath: (p) => resolveFromHome(config, p),

@@ -3,7 +3,10 @@
 // doubling to 30 s, for as long as it takes), the lines wait in the audit log itself (nothing is held
 // in memory past one batch), and `behind` counts them. The proxy never waits for any of this.
 
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { ExportTargetConfig } from '../config/schema/audit-export.ts';
+import { acquireFileLock, type ReleaseFileLock } from '../files/file-lock.ts';
 import { cursorPath, readCursor, writeCursor, type Cursor } from './cursor.ts';
 import { encodeLine, wireOf } from './encode.ts';
 import { ChainFollower, headSeq } from './follower.ts';
@@ -47,6 +50,9 @@ export interface ExporterOptions {
 
 const MAX_BACKOFF_MS = 30_000;
 const STOP_FLUSH_MS = 3_000;
+/** A sender that stopped refreshing its lock this long ago (killed) is presumed gone. */
+const LOCK_STALE_MS = 10_000;
+const LOCK_RETRY_MS = 5_000;
 
 export class TargetExporter {
   readonly #o: ExporterOptions;
@@ -57,6 +63,7 @@ export class TargetExporter {
   #status: ExportStatus;
   #stop = new AbortController();
   #running: Promise<void> | null = null;
+  #release: ReleaseFileLock | null = null;
 
   constructor(options: ExporterOptions) {
     this.#o = options;
@@ -70,8 +77,27 @@ export class TargetExporter {
     return { ...this.#status };
   }
 
-  /** Reads the cursor (a target new to this home starts at the log's end: history is not replayed) and starts sending. */
+  /** Starts sending: once this process holds the target's lock, from its cursor. */
   async start(): Promise<void> {
+    await this.#claim();
+    this.#running = this.#loop(this.#stop.signal);
+  }
+
+  /**
+   * Takes the target's lock (one sender per target and home: a second keyway of the home waits, and
+   * takes over when the first stops), then reads its cursor; a target new to this home starts at the
+   * log's end (history is not replayed). False while another process holds it.
+   */
+  async #claim(): Promise<boolean> {
+    if (this.#release !== null) return true;
+    await mkdir(dirname(this.#cursorFile), { recursive: true, mode: 0o700 });
+    try {
+      this.#release = await acquireFileLock(this.#cursorFile, { staleMs: LOCK_STALE_MS, waitMs: 0, recordHolder: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      this.#status.error = 'another keyway of this home is sending to this target';
+      return false;
+    }
     const kept = await readCursor(this.#cursorFile);
     if (kept !== null) this.#cursor = kept;
     else {
@@ -79,13 +105,15 @@ export class TargetExporter {
       await writeCursor(this.#cursorFile, this.#cursor, this.#o.target);
     }
     this.#status.sent_seq = this.#cursor.seq;
-    this.#running = this.#loop(this.#stop.signal);
+    this.#status.error = null;
+    return true;
   }
 
   /** Stops after the batch in flight (its cursor written), then sends what is left once, without retrying. */
   async stop(): Promise<void> {
     this.#stop.abort();
     await this.#running;
+    if (this.#release === null) return this.#transport.close();
     // What came since the last poll goes now, for a few seconds at most: what is left (a receiver
     // down or slow at stop) waits in the log for the next start, its cursor where the last batch left it.
     const deadline = Date.now() + STOP_FLUSH_MS;
@@ -100,11 +128,17 @@ export class TargetExporter {
     this.#transport.close();
     // A batch cut off by the deadline may still write its cursor: wait for it, so stop leaves the file as it stands.
     await flush;
+    await this.#release();
+    this.#release = null;
   }
 
   async #loop(signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted) {
+      if (!(await this.#claim().catch(() => false))) {
+        await sleep(LOCK_RETRY_MS, signal);
+        continue;
+      }
       let more = false;
       try {
         more = await this.#sendBatch();

@@ -202,6 +202,31 @@ describe('audit.export to loopback receivers', () => {
     expect(seqs).toContain(downLine.seq);
   });
 
+  it('sends from one keyway of a home at a time: a second waits, and takes over when the first stops', async () => {
+    const tcp = await tcpReceiver();
+    receivers.push(tcp);
+    upstream = await startUpstream();
+    const config = { audit: { export: [{ format: 'syslog', to: `syslog+tcp://127.0.0.1:${tcp.port}` }] } };
+    proxy = await startProxy({ grants: grants(), config });
+    const second = await startProxy({ home: proxy.home, config });
+    try {
+      for (let i = 0; i < 3; i++) {
+        await through(proxy, `/echo?first=${i}`);
+        await through(second, `/echo?second=${i}`);
+      }
+      await caughtUp(second, tcp);
+      const held = await metrics(second);
+      expect(held.get(seriesKey('keyway_audit_export_sent_lines', { target: 'audit.export[0]', format: 'syslog' }))).toBe(0);
+      await proxy.stop();
+      proxy = undefined;
+      for (let i = 3; i < 5; i++) await through(second, `/echo?second=${i}`);
+      // The second takes the lock at its next try (every 5 s) and goes on from the first's cursor.
+      await caughtUp(second, tcp);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('follows the chain through rotations, and counts the lines pruned before a receiver down got them', async () => {
     const port = await freePort();
     upstream = await startUpstream();
