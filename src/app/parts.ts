@@ -35,7 +35,7 @@ import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
 import { spendPart } from './spend-part.ts';
-import { startAuditExport, type AuditExport } from '../audit-export/index.ts';
+import type { AuditExport } from '../audit-export/index.ts';
 import { keywayVersion } from '../version.ts';
 import type { Spending } from '../proxy/stages/views.ts';
 
@@ -169,7 +169,8 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   const exports = options.worker === undefined && options.announce !== false && options.announce !== 'contain';
   const auditExport =
     exports && config.audit.export.length > 0
-      ? await startAuditExport({
+      ? // Loaded only when configured: its sockets' modules (dgram, https, tls) stay out of a plain start.
+        await (await import('../audit-export/index.ts')).startAuditExport({
           targets: config.audit.export,
           resolvePath: (p) => resolveFromHome(config, p),
           auditPath: paths.audit,
