@@ -284,6 +284,26 @@ describe('audit.export to loopback receivers', () => {
     expect(up.get(key('keyway_audit_export_sent_lines'))).toBeGreaterThanOrEqual(6);
   });
 
+  it('over HTTPS moves the cursor only on a 2xx: lines answered 503 are sent again, once, when it recovers', async () => {
+    let status = 503;
+    const https = await httpsReceiver(TLS_FIXTURES, () => status);
+    receivers.push(https);
+    upstream = await startUpstream();
+    proxy = await startProxy({
+      grants: grants(),
+      config: { audit: { export: [{ format: 'ocsf', to: `https://localhost:${https.port}/ingest`, ca: TLS_FIXTURES.caPath }] } },
+    });
+    for (let i = 0; i < 3; i++) await through(proxy, `/echo?i=${i}`);
+    const key = (name: string) => seriesKey(name, { target: 'audit.export[0]', format: 'ocsf' });
+    await waitForAsync(async () => ((await metrics(proxy!)).get(key('keyway_audit_export_failures'))! >= 2 ? true : undefined), 'two refused posts');
+    expect(https.messages).toEqual([]);
+    expect(proxy.logs.join('')).toContain('HTTP 503');
+    status = 200;
+    const seqs = await caughtUp(proxy, https);
+    expect(seqs.length).toBeGreaterThanOrEqual(6);
+    for (const m of https.messages) expect(ocsfProblems(JSON.parse(m) as Record<string, unknown>)).toEqual([]);
+  });
+
   it('verifies the receiver over TLS and HTTPS: one the given CA did not sign gets nothing', async () => {
     const untrusted = { cert: TLS_FIXTURES.untrustedCert, key: TLS_FIXTURES.untrustedKey };
     const tls = await tlsReceiver(untrusted);
