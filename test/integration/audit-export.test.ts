@@ -3,12 +3,14 @@
 // syslog over UDP, OCSF over HTTPS. Every received byte is searched for the planted secrets; every
 // target gets each line once, in order, across a restart and a receiver down then up.
 
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditLine } from '../../src/audit/index.ts';
 import { chainFiles } from '../../src/audit/chain-files.ts';
+import { startChildProxy } from '../helpers/child-proxy.ts';
 import { curl } from '../helpers/clients.ts';
 import { exchange, openTunnel, startTls } from '../helpers/raw-http.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
@@ -79,10 +81,18 @@ function seqOf(message: string): number {
   return (JSON.parse(message) as { unmapped: { seq: number } }).unmapped.seq;
 }
 
+/** Waits until `r` has the log's last line, and the log has no newer one (an outcome line comes just after its answer); its seq. */
+async function settled(p: TestProxy, r: Receiver): Promise<number> {
+  for (;;) {
+    const head = (await logLines(p)).at(-1)!.seq;
+    await waitForAsync(async () => (r.messages.some((m) => seqOf(m) === head) ? true : undefined), `the receiver to get seq ${head}`, 20_000);
+    if ((await logLines(p)).at(-1)!.seq === head) return head;
+  }
+}
+
 /** Waits until `r` has the log's last line, then checks it got a run of seqs with no gap and no repeat. */
 async function caughtUp(p: TestProxy, r: Receiver): Promise<number[]> {
-  const head = (await logLines(p)).at(-1)!.seq;
-  await waitForAsync(async () => (r.messages.some((m) => seqOf(m) === head) ? true : undefined), `the receiver to get seq ${head}`, 20_000);
+  await settled(p, r);
   const seqs = r.messages.map(seqOf);
   expect(new Set(seqs).size, 'no line twice').toBe(seqs.length);
   expect(seqs, 'in order, none missing').toEqual(seqs.map((_, i) => seqs[0]! + i));
@@ -200,6 +210,41 @@ describe('audit.export to loopback receivers', () => {
     expect(seqs).toEqual(all.filter((l) => l.seq >= seqs[0]!).map((l) => l.seq));
     expect(all.filter((l) => l.path === '/echo' && l.phase === undefined)).toHaveLength(6);
     expect(seqs).toContain(downLine.seq);
+  });
+
+  it('a keyway killed (SIGKILL) mid-stream loses no line: the next start goes on from the cursor, repeating at most the batch in flight', async () => {
+    const tcp = await tcpReceiver();
+    receivers.push(tcp);
+    upstream = await startUpstream();
+    const config = { audit: { export: [{ format: 'syslog', to: `syslog+tcp://127.0.0.1:${tcp.port}` }] } };
+    // The home, its config, grant and CA made once, then run as `keyway start` in a process of its own.
+    proxy = await startProxy({ grants: grants(), config });
+    const { home, env, bundlePath } = proxy;
+    await proxy.stop();
+    proxy = undefined;
+    const child = await startChildProxy({ home, env: { ...process.env, ...env } as Record<string, string> });
+    const url = `http://127.0.0.1:${child.port}`;
+    const send = (i: number) => curl(['-o', '/dev/null', '-x', url, '--cacert', bundlePath, `https://api.example.test:${upstream!.port}/echo?i=${i}`], {});
+    for (let i = 0; i < 5; i++) expect((await send(i)).code).toBe(0);
+    // Killed while requests keep coming and lines are being sent.
+    const closed = child.child.exitCode !== null ? Promise.resolve() : once(child.child, 'exit');
+    const flowing = Promise.all(Array.from({ length: 10 }, (_, i) => send(100 + i)));
+    await new Promise((r) => setTimeout(r, 50));
+    child.child.kill('SIGKILL');
+    await closed;
+    await flowing;
+    proxy = await startProxy({ home, config });
+    for (let i = 5; i < 8; i++) await through(proxy, `/echo?i=${i}`);
+    const head = await settled(proxy, tcp);
+    const seqs = tcp.messages.map(seqOf);
+    const unique = [...new Set(seqs)].sort((a, b) => a - b);
+    // Nothing lost: every seq from the first sent to the log's end.
+    expect(unique).toEqual(unique.map((_, i) => unique[0]! + i));
+    expect(unique.at(-1)).toBe(head);
+    // Repeats only where the kill cut between a batch and its cursor: one run of lines, each twice at most.
+    const repeated = unique.filter((q) => seqs.filter((x) => x === q).length > 1);
+    expect(seqs.length - unique.length).toBe(repeated.length);
+    if (repeated.length > 0) expect(repeated).toEqual(repeated.map((_, i) => repeated[0]! + i));
   });
 
   it('sends from one keyway of a home at a time: a second waits, and takes over when the first stops', async () => {
