@@ -36,6 +36,8 @@ import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
 import { spendPart } from './spend-part.ts';
 import { budgetsInForce } from '../delegation/stored-budget.ts';
+import type { AuditExport } from '../audit-export/index.ts';
+import { keywayVersion } from '../version.ts';
 import type { Spending } from '../proxy/stages/views.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
@@ -78,6 +80,8 @@ export interface Parts extends StartContext {
   readonly spending: Spending['spend'];
   /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
   readonly approvals: ApprovalDesk;
+  /** audit.export: the audit file's lines sent on to SIEMs (the only process, or a primary of workers; none in a worker). */
+  readonly auditExport: AuditExport | undefined;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
   readonly ownPorts: Set<number>;
   /** Nor to any other keyway's on this host (another home's, a `keyway fetch`'s): the shared registry. */
@@ -163,6 +167,26 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     notify: notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
     logger,
   });
+  // audit.export follows the audit file from a cursor of its own, in `keyway start` only: a worker
+  // leaves it to its primary, and `keyway fetch`'s and `run --contain`'s own keyways to the home's
+  // keyway (its next start sends what they wrote).
+  const exports = options.worker === undefined && options.announce !== false && options.announce !== 'contain';
+  const auditExport =
+    exports && config.audit.export.length > 0
+      ? // Loaded only when configured: its sockets' modules (dgram, https, tls) stay out of a plain start.
+        await (await import('../audit-export/index.ts')).startAuditExport({
+          targets: config.audit.export,
+          resolvePath: (p) => resolveFromHome(config, p),
+          auditPath: paths.audit,
+          dataDir: paths.dataDir,
+          version: keywayVersion(),
+          log: logger,
+        })
+      : undefined;
+  if (auditExport) {
+    closers.add('audit export', () => auditExport.stop());
+    metrics.watchExport(() => auditExport.status());
+  }
   const registryDir = listenersDir(env);
   const listeners = new ListenerRegistry(registryDir);
   closers.add('listener registry', () => listeners.close());
@@ -187,6 +211,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     spend,
     spending,
     approvals,
+    auditExport,
     ownPorts: new Set<number>(),
     listeners,
     registryDir,

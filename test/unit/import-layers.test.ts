@@ -60,6 +60,9 @@ const LAYERS: Record<string, number> = {
   'spend/ledger': 3.1,
   // Login capture's records kept in the store (the book the proxy saves and resolves them with, pruning, orphans).
   'capture/store': 3.1,
+  // audit.export: the audit file's lines, from a cursor of their own, sent on as OCSF, CEF or syslog
+  // (its own sockets to the receivers: not egress's upstream client). Reads audit's files.
+  'audit-export': 3.4,
   // The outbound client: lookups under the egress policy, the undici agents, keyway listeners refused as destinations.
   egress: 3.5,
   // Identity tokens (config identities:): issuers' keys fetched, tokens checked and mapped to agents.

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { injectSchema } from '../grant-fields.ts';
 import { GRANT_ID } from '../ids.ts';
 import { agentSchema, type ruleSchema } from './agents.ts';
+import { exportTargetSchema } from './audit-export.ts';
 import { identitiesSchema } from './identities.ts';
 import { budgetsSchema, pricingSchema } from './spend.ts';
 import { checkBudgetNames } from './spend-names.ts';
@@ -166,6 +167,9 @@ const configObject = z.strictObject({
       // agents and addresses together: 20x (audit/refusal-budget.ts).
       refusal_budget: z.number().int().min(1).max(1_000_000).default(20),
       refusal_interval: positiveDuration.default(10_000),
+      // Where each line is also sent as it is written (a SIEM): OCSF over https, CEF or RFC 5424
+      // syslog over TCP, TLS or UDP; a durable cursor per target (data/audit-export/) resumes after a restart.
+      export: z.array(exportTargetSchema).max(8).default([]),
     })
     .prefault({}),
   // Requests a rule sends to a person (approve: human): the bounds on what is held, and where each
@@ -324,6 +328,14 @@ export const configSchema = configObject.superRefine((config, ctx) => {
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
     ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });
+  }
+  if (config.audit.sink === 'postgres' && config.audit.export.length > 0) {
+    // The cursor follows one file's chain; the table holds one chain per replica (not yet followed).
+    ctx.addIssue({
+      code: 'custom',
+      path: ['audit', 'export'],
+      message: 'audit.export follows the audit file: it needs audit.sink file (postgres is not yet exported)',
+    });
   }
 });
 

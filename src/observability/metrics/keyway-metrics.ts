@@ -48,6 +48,15 @@ export interface MetricSources {
 /** Distinct delegated agents labelled; past it a new one counts under OVERFLOW_LABEL (its root still by name). */
 export const MAX_CHILD_LABELS = 200;
 
+/** One audit.export target's figures (audit-export/exporter.ts), labelled by its place in the config, never its URL. */
+export interface ExportFigures {
+  format: string;
+  behind: number;
+  sent: number;
+  failures: number;
+  missed: number;
+}
+
 /** The one code an audit line holds, or this when it holds none (the request went through). */
 const NO_CODE = 'none';
 
@@ -68,12 +77,18 @@ export class KeywayMetrics implements TokenObserver {
   };
   readonly #models = new ModelLabels();
   #sources: MetricSources | undefined;
+  #exports: () => readonly ExportFigures[] = () => [];
   /** prom-client's registry, built at the first scrape. */
   #loading: Promise<Registry> | undefined;
 
   /** Where the scrape-time figures come from; set once the parts exist. */
   watch(sources: MetricSources): void {
     this.#sources = sources;
+  }
+
+  /** audit.export's targets, read at scrape time (set by the process that exports). */
+  watchExport(figures: () => readonly ExportFigures[]): void {
+    this.#exports = figures;
   }
 
   /** One proxied request or tunnel, as its audit line says; `upstreamSeconds` when it reached an upstream. */
@@ -132,7 +147,12 @@ export class KeywayMetrics implements TokenObserver {
   /** prom-client and the registry over keyway's figures, at the first scrape; a failed load (a broken install) is tried again at the next. */
   #load(): Promise<Registry> {
     this.#loading ??= import('./prom-metrics.ts').then(
-      ({ buildPromMetrics }) => buildPromMetrics(this.#tallies, () => this.#sources),
+      ({ buildPromMetrics }) =>
+        buildPromMetrics(
+          this.#tallies,
+          () => this.#sources,
+          () => this.#exports(),
+        ),
       (err: unknown) => {
         this.#loading = undefined;
         throw err;

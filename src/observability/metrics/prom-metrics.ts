@@ -5,7 +5,7 @@
 // or the histograms' metric objects.
 
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
-import type { MetricSources } from './keyway-metrics.ts';
+import type { ExportFigures, MetricSources } from './keyway-metrics.ts';
 import type { ModelUsageCounts } from './model-usage.ts';
 import type { Observed } from './observed.ts';
 import type { Tally } from './tally.ts';
@@ -24,7 +24,7 @@ export interface Tallies {
 }
 
 /** The registry, in the order /metrics lists it: tallied counters, observed metrics, scrape-time figures, prom-client's defaults. */
-export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources | undefined): Registry {
+export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources | undefined, exports: () => readonly ExportFigures[] = () => []): Registry {
   const registry = new Registry();
   const registers = [registry];
   const tallied = (name: string, help: string, labelNames: string[], tally: Tally) =>
@@ -104,10 +104,34 @@ export function buildPromMetrics(tallies: Tallies, sources: () => MetricSources 
     tallies.byRoot,
   );
   scrapeTimeMetrics(registry, sources);
+  exportMetrics(registry, exports);
   // prom-client's process_* and nodejs_* set (resident memory, heap spaces, open descriptors, CPU,
   // event-loop delay, GC): what an operator watches first, and what a memory question starts from.
   collectDefaultMetrics({ register: registry });
   return registry;
+}
+
+/**
+ * audit.export (audit-export/): per target, labelled `audit.export[N]` and its format (never its URL,
+ * which names a host): lines in the log not yet sent, and the counts since start.
+ */
+function exportMetrics(registry: Registry, exports: () => readonly ExportFigures[]): void {
+  const registers = [registry];
+  const figure = (name: string, help: string, read: (f: ExportFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['target', 'format'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [i, f] of exports().entries()) this.set({ target: `audit.export[${i}]`, format: f.format }, read(f));
+      },
+    });
+  figure('keyway_audit_export_behind_lines', 'Audit lines in the log not yet given to an audit.export target (a receiver down: its backlog).', (f) => f.behind);
+  figure('keyway_audit_export_sent_lines', 'Audit lines given to an audit.export target since start.', (f) => f.sent);
+  figure('keyway_audit_export_failures', 'Failed sends to an audit.export target since start (each retried).', (f) => f.failures);
+  figure('keyway_audit_export_missed_lines', 'Audit lines gone from the log (pruned by rotation) before an audit.export target got them.', (f) => f.missed);
 }
 
 /** Gauges and counters read from their sources at scrape time. */

@@ -1,0 +1,178 @@
+// Where a batch of messages goes: a stream (syslog over TCP or TLS, octet-counted), datagrams (syslog
+// over UDP), or an HTTPS POST (OCSF JSON). A send resolves once the batch is handed over as far as
+// the transport can tell: written to the socket (TCP, TLS), each datagram sent (UDP), or a 2xx answer
+// (HTTPS); it rejects otherwise, and the caller sends the batch again later. Failures name the
+// target and an error code only.
+
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { request } from 'node:https';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, rootCertificates } from 'node:tls';
+
+export interface Transport {
+  /** Sends every message of the batch, in order. */
+  send(messages: readonly Buffer[]): Promise<void>;
+  close(): void;
+}
+
+/** How long a connection or an HTTPS answer may take before the batch is tried again later. */
+const TIMEOUT_MS = 10_000;
+
+export function transportFor(to: string, caPem: string | undefined): Transport {
+  const url = new URL(to);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(url.port);
+  switch (url.protocol) {
+    case 'syslog+tcp:':
+      return new StreamTransport(() => netConnect({ host, port }), 'connect');
+    case 'syslog+tls:':
+      // Verified against the system's CAs and the one the config names; never unverified.
+      return new StreamTransport(
+        () => tlsConnect({ host, port, servername: isAddress(host) ? undefined : host, ca: trusted(caPem), rejectUnauthorized: true }),
+        'secureConnect',
+      );
+    case 'syslog+udp:':
+      return new DatagramTransport(host, port);
+    case 'https:':
+      return new HttpsTransport(url, caPem);
+    default:
+      throw new Error(`no transport for ${url.protocol}`);
+  }
+}
+
+function trusted(caPem: string | undefined): string[] | undefined {
+  return caPem === undefined ? undefined : [...rootCertificates, caPem];
+}
+
+function isAddress(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+/** A failure in a few words: the code (ECONNREFUSED) or the message's first line, bounded. */
+export function failureText(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return (e.code ?? String(e.message ?? err).split('\n')[0] ?? 'failed').slice(0, 120);
+}
+
+/** One connection kept open between batches; a broken one is dropped and the next send reconnects. */
+class StreamTransport implements Transport {
+  #socket: Socket | null = null;
+  readonly #open: () => Socket;
+  readonly #ready: 'connect' | 'secureConnect';
+
+  constructor(open: () => Socket, ready: 'connect' | 'secureConnect') {
+    this.#open = open;
+    this.#ready = ready;
+  }
+
+  async send(messages: readonly Buffer[]): Promise<void> {
+    const socket = this.#socket ?? (await this.#connect());
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.write(Buffer.concat(messages), (err) => (err ? reject(err) : resolve()));
+      });
+    } catch (err) {
+      this.#drop(socket);
+      throw err;
+    }
+  }
+
+  #connect(): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = this.#open();
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })), TIMEOUT_MS);
+      socket.once(this.#ready, () => {
+        clearTimeout(timer);
+        this.#socket = socket;
+        // A receiver that closes or errs later: forget it, so the next batch reconnects.
+        socket.on('error', () => this.#drop(socket));
+        socket.on('close', () => this.#drop(socket));
+        // Receivers do not answer; anything they send is read and ignored.
+        socket.resume();
+        resolve(socket);
+      });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  }
+
+  #drop(socket: Socket): void {
+    socket.destroy();
+    if (this.#socket === socket) this.#socket = null;
+  }
+
+  close(): void {
+    if (this.#socket !== null) this.#socket.end();
+    this.#socket = null;
+  }
+}
+
+/** One datagram per message (RFC 5426). Loss on the way is UDP's: nothing can tell. */
+class DatagramTransport implements Transport {
+  readonly #socket: UdpSocket;
+  readonly #host: string;
+  readonly #port: number;
+
+  constructor(host: string, port: number) {
+    this.#socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    this.#socket.on('error', () => undefined);
+    this.#socket.unref();
+    this.#host = host;
+    this.#port = port;
+  }
+
+  async send(messages: readonly Buffer[]): Promise<void> {
+    for (const message of messages) {
+      await new Promise<void>((resolve, reject) => this.#socket.send(message, this.#port, this.#host, (err) => (err ? reject(err) : resolve())));
+    }
+  }
+
+  close(): void {
+    try {
+      this.#socket.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** One POST per batch: a JSON array of the batch's events; any 2xx is delivered. */
+class HttpsTransport implements Transport {
+  readonly #url: URL;
+  readonly #ca: string[] | undefined;
+
+  constructor(url: URL, caPem: string | undefined) {
+    this.#url = url;
+    this.#ca = trusted(caPem);
+  }
+
+  send(messages: readonly Buffer[]): Promise<void> {
+    const body = Buffer.concat([Buffer.from('['), ...messages.flatMap((m, i) => (i === 0 ? [m] : [Buffer.from(','), m])), Buffer.from(']')]);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        this.#url,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          ca: this.#ca,
+          rejectUnauthorized: true,
+          timeout: TIMEOUT_MS,
+        },
+        (res) => {
+          res.resume();
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) res.on('end', resolve);
+          else reject(Object.assign(new Error(`answered ${status}`), { code: `HTTP ${status}` }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  close(): void {}
+}
