@@ -266,7 +266,7 @@ describe('attacks on delegation', () => {
     expect(await names()).not.toContain('wider');
   });
 
-  it("refuses a child's key replayed after the child was removed, and after another of its name was minted", async () => {
+  it("refuses a child's key replayed after the child was removed, after another of its name was minted, and under another name", async () => {
     const child = await delegate('lead', '--name', 'replayed');
     await served(child.proxy_url);
     expect((await cli('agents', 'rm', 'replayed')).code).toBe(0);
@@ -274,6 +274,9 @@ describe('attacks on delegation', () => {
     const again = await delegate('lead', '--name', 'replayed');
     await served(again.proxy_url);
     expect((await curl(child.proxy_url)).status).toBe(407);
+    // Nor does a child's key open its parent, nor the parent's key the child.
+    expect((await curl(proxyUrl('lead', new URL(again.proxy_url).password))).status).toBe(407);
+    expect((await curl(proxyUrl('replayed', LEAD_KEY))).status).toBe(407);
   });
 
   it('ties a delegation racing a rotation of the parent key to the key that stands: no child outlives the old key', async () => {
