@@ -150,11 +150,14 @@ async function listen(parts: Parts, closers: Closers): Promise<Listening> {
   const { config, paths } = services;
   const { worker } = options;
   const reusePort = worker !== undefined;
-  const runtime = proxyRuntime(parts);
+  let bound: AddressInfo | undefined;
+  // The door's answers name the proxy's address, known once it listens.
+  const runtime = proxyRuntime(parts, () => bound);
   const proxy = createProxyServer(runtime);
   closers.add('proxy listener', () => proxy.close(0));
   await listenOn(proxy.listener, options.listen ?? config.proxy.listen, 'proxy.listen', paths.runningProxy, reusePort);
   const proxyAddress = proxy.listener.address() as AddressInfo;
+  bound = proxyAddress;
   // Redirected connections (proxy.transparent): keyway's own ports, never destinations.
   const redirected = config.proxy.transparent;
   const tlsListen = worker?.transparent.tls ?? redirected?.listen;

@@ -14,13 +14,15 @@ import { checkDestination } from '../proxy/destination.ts';
 import type { ProxyRuntime } from '../proxy/runtime.ts';
 import { parseAuthority } from '../proxy/target.ts';
 import type { Parts } from './parts.ts';
+import type { AddressInfo } from 'node:net';
+import { delegationDoor } from './delegation-door.ts';
 import type { DecisionTelemetry } from '../observability/otlp.ts';
 
 /**
  * The one object the proxy reads, built once from start's parts. Config and tables are read
  * through `live` on each request, so a reload or a store change needs no new runtime.
  */
-export function proxyRuntime(parts: Parts): ProxyRuntime {
+export function proxyRuntime(parts: Parts, proxyAddress: () => AddressInfo | undefined = () => undefined): ProxyRuntime {
   const { live, options, contexts, usage, services } = parts;
   const { store } = services;
   const runtime: ProxyRuntime = {
@@ -75,6 +77,8 @@ export function proxyRuntime(parts: Parts): ProxyRuntime {
     // Captured tokens (login_capture): in the store, sealed; a refresh token's lock across processes.
     captures: new CaptureBook(store, services.paths.locksDir),
     held: new HeldValues(store),
+    // An agent's own children, minted and revoked through keyway.internal (proxy/delegation-door.ts).
+    delegation: delegationDoor(parts, proxyAddress),
     now: options.now ?? (() => new Date()),
     policy: () => live.policy,
     leases: {

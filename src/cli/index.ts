@@ -34,6 +34,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'env', summary: 'print the variables that send a program through keyway', load: async () => (await import('./commands/env.ts')).env },
   { name: 'run', summary: 'run a command with those variables set', load: async () => (await import('./commands/env.ts')).run },
   {
+    name: 'delegate',
+    summary: 'as an agent (under keyway run), mint or revoke a child agent of your own through the proxy',
+    load: async () => (await import('./commands/delegate.ts')).delegate,
+  },
+  {
     name: 'profiles',
     summary: "list and show the coding agents' profiles (keyway run --profile NAME)",
     load: async () => (await import('./commands/profiles.ts')).profiles,

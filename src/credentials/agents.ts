@@ -6,6 +6,7 @@ import { KeywayError } from '../errors/index.ts';
 import { compileRules, type AgentPolicy, type PolicyMode } from '../policy/rules.ts';
 import { chainOf, type ChildLink, linkChildren } from '../delegation/chain.ts';
 import { DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
+import { identityTie } from '../delegation/identity-tie.ts';
 import { AGENT_PREFIX, type StoredAgent } from './agent-record.ts';
 import type { RecordSource } from './store/credential-store.ts';
 
@@ -37,6 +38,8 @@ export interface Agent {
   readonly expiresAt?: number | undefined;
   /** Generations it may mint below it (delegation/terms.ts). */
   readonly delegationDepth?: number | undefined;
+  /** A config agent without a key: the hash of the identity mapping that reaches it, which ties its children to it (delegation/identity-tie.ts). */
+  readonly identityTieSha256?: Buffer | undefined;
 }
 
 /** What the config or the store says about an agent, without its key: enough for listings and leases. */
@@ -148,10 +151,12 @@ export function compileConfigAgents(config: Config, env: NodeJS.ProcessEnv): Rea
       grants: a.grants ? new Set(a.grants) : undefined,
       source: 'config',
       keySha256: key === undefined ? undefined : hashAgentKey(key),
+      ...(key === undefined ? { identityTieSha256: identityTie(config.identities, id) } : {}),
       policy: compileRules(id, a.rules, a.mode),
       mode: a.mode,
       leaseTtlMs: a.lease_ttl,
       maxLeaseTtlMs: a.max_lease_ttl,
+      delegationDepth: a.delegation?.depth,
     });
   }
   return agents;

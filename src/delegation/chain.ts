@@ -6,7 +6,7 @@ import { DEFAULT_DEPTH, MAX_DEPTH } from './terms.ts';
 /** How a child's record names its parent: by id, and by the parent's key hash at minting. */
 export interface ChildLink {
   readonly parent: string;
-  /** Hex SHA-256 of the parent's key when the child was minted: a rotated or re-added parent has another. */
+  /** Hex SHA-256 of the parent's key when the child was minted (a keyless parent's identity tie): a rotated or re-added parent has another. */
   readonly parentKeySha256: string;
 }
 
@@ -15,6 +15,8 @@ export interface ChainNode {
   readonly id: string;
   readonly grants: ReadonlySet<string> | undefined;
   readonly keySha256: Buffer | undefined;
+  /** A keyless agent's identity mapping, hashed (identity-tie.ts): what ties its children when it has no key. */
+  readonly identityTieSha256?: Buffer | undefined;
   /** Its ancestors, root first, nearest last; undefined: a root agent. */
   readonly parents?: readonly string[] | undefined;
   /** Epoch ms: its own expiry, or an ancestor's if sooner. */
@@ -43,8 +45,8 @@ export function linkChildren<A extends ChainNode>(agents: ReadonlyMap<string, A>
     // Deeper than any chain may be, or a loop: no agent.
     if (seen.length > MAX_DEPTH || seen.includes(id)) return undefined;
     const parent = resolve(link.parent, [...seen, id]);
-    const linked =
-      parent === undefined || parent.keySha256 === undefined || parent.keySha256.toString('hex') !== link.parentKeySha256 ? undefined : narrowed(agent, parent);
+    const tie = parent === undefined ? undefined : parentTie(parent);
+    const linked = parent === undefined || tie === undefined || tie.toString('hex') !== link.parentKeySha256 ? undefined : narrowed(agent, parent);
     if (linked !== undefined && (linked.parents?.length ?? 0) > MAX_DEPTH) {
       resolved.set(id, undefined);
       return undefined;
@@ -58,6 +60,11 @@ export function linkChildren<A extends ChainNode>(agents: ReadonlyMap<string, A>
     if (agent !== undefined) out.set(id, agent);
   }
   return out;
+}
+
+/** What proves a parent, which its children's records name: its key's hash, or a keyless agent's identity tie. */
+export function parentTie(agent: Pick<ChainNode, 'keySha256' | 'identityTieSha256'>): Buffer | undefined {
+  return agent.keySha256 ?? agent.identityTieSha256;
 }
 
 function narrowed<A extends ChainNode>(child: A, parent: A): A {

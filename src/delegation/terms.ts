@@ -10,7 +10,8 @@ import { KeywayError } from '../errors/index.ts';
 //   own expiry (a parent that is itself a child), not past the parent's max_lease_ttl (or
 //   lease_ttl) when the parent has a lease clock; its depth, the generations it may mint below
 //   itself, is less than its parent's (a root agent may mint DEFAULT_DEPTH generations, at most
-//   MAX_DEPTH). A parent with no key (one only an identity token reaches) mints nothing yet.
+//   MAX_DEPTH). A parent with no key is tied to its children by its identity mapping (identity-tie.ts); one
+//   with neither (none can sign in as it) mints nothing.
 //   Anything wider is refused `delegation_refused` naming what is wider; nothing is written.
 // - At every request (chain.ts, and the proxy's `delegation` stage): a child's request is allowed
 //   only when it is allowed for the child and for every ancestor, as each stands at the request
@@ -39,7 +40,7 @@ export interface MintingParent {
   readonly maxLeaseTtlMs: number | undefined;
   /** Generations it may still mint below it. */
   readonly depth: number;
-  /** Without a key, the child could not be tied to the parent's key (and identity agents wait for a later slice). */
+  /** Whether it has what ties a child to it: a key, or an identity mapping (identity-tie.ts). */
   readonly hasKey: boolean;
 }
 
@@ -60,7 +61,7 @@ export interface ChildTerms {
 
 /** Checks a child against its parent; throws delegation_refused naming what would be wider. */
 export function checkMint(parent: MintingParent, wanted: MintRequest, now: number): ChildTerms {
-  if (!parent.hasKey) refuse(`agent "${parent.id}" has no key (it signs in with an identity token only): it cannot delegate yet`);
+  if (!parent.hasKey) refuse(`agent "${parent.id}" has neither a key nor an identity mapping to tie a child to: it cannot delegate`);
   if (parent.depth < 1) refuse(`agent "${parent.id}" may not delegate: it has no delegation depth left`);
   const grants = childGrants(parent, wanted.grants);
   const depth = wanted.depth ?? 0;

@@ -101,6 +101,9 @@ export const ERROR_CODES = {
   // parent lacks, a TTL past the parent's lease or expiry, a depth past the limit. Names what is
   // wider; nothing is written (src/delegation/). 403: a parent minting for itself will get it too.
   delegation_refused: { kind: 'command', status: 403, audit: 'deny' },
+  // A parent minting through keyway's door (POST https://keyway.internal/delegate) past its mints per
+  // minute or its live children (delegation/mint-limit.ts), with Retry-After; nothing is written.
+  delegation_limited: { kind: 'command', status: 429, audit: 'deny', keepsConnection: true },
   // Also the code of a refused reload's audit line (decision admin): the running config stays.
   config_invalid: { kind: 'command', status: null, audit: 'admin', adminStatus: 422 },
   store_wrong_key: { kind: 'command', status: null, audit: null, adminStatus: 500 },

@@ -7,8 +7,10 @@ import { GRANT_ID, parseDuration } from '../config/index.ts';
 import { AGENT_PREFIX, agentRecordId, type StoredAgent } from '../credentials/agent-record.ts';
 import { type Agent, buildAgents, compileConfigAgents, hashAgentKey } from '../credentials/agents.ts';
 import { agentLeasePrefix } from '../credentials/lease-record.ts';
+import type { StoreDraft } from '../credentials/store/draft.ts';
+import { descendantsOf, parentTie } from '../delegation/chain.ts';
 import { checkChildRules } from '../delegation/child-rules.ts';
-import { descendantsOf } from '../delegation/chain.ts';
+import { admitMint, type MintTimes, mintTimesId } from '../delegation/mint-limit.ts';
 import { checkMint, DEFAULT_DEPTH, MAX_DEPTH } from '../delegation/terms.ts';
 import { KeywayError } from '../errors/index.ts';
 import { checkGrantsExist, dropAgents } from './agents.ts';
@@ -26,6 +28,24 @@ export interface NewChild {
   depth?: number | undefined;
   /** Its own rules, in the config's rule form (a list, or `{rules: [...]}`): they can only narrow it. */
   rules?: unknown;
+}
+
+/** How a mint is asked for: `door`, by the parent itself through the proxy (mint-limit.ts applies). */
+export interface MintOptions {
+  readonly door?: boolean | undefined;
+  /** What proved the parent when it signed in (its key's hash, or its identity tie: the door): one changed since mints nothing. */
+  readonly signedInWith?: Buffer | undefined;
+  /** Epoch ms the child may not outlive: the identity token the parent signed in with (the door). */
+  readonly notAfter?: number | undefined;
+}
+
+/** delegation_limited: a parent past its mints per window or its live children; retryAfter in seconds. */
+export class MintLimited extends KeywayError {
+  readonly retryAfter: number;
+  constructor(message: string, retryAfter: number) {
+    super('delegation_limited', message);
+    this.retryAfter = retryAfter;
+  }
 }
 
 export interface ChildKey {
@@ -51,6 +71,7 @@ export async function delegateAgent(
   input: NewChild,
   caller: Caller,
   env: NodeJS.ProcessEnv = process.env,
+  options: MintOptions = {},
 ): Promise<ChildKey> {
   const id = input.name;
   if (!GRANT_ID.test(id)) throw usage(`${fieldName('name', caller)} "${id}": expected a-z, 0-9 and -, up to 63 characters`);
@@ -67,16 +88,29 @@ export async function delegateAgent(
     // The parent as the proxy would see it now: a child parent already cut to its own parent.
     const parent = buildAgents(services.config, draft, env, configAgents(services.config, env, parentId)).get(parentId);
     if (parent === undefined || parent.source === 'anonymous') throw new KeywayError('not_found', `no agent "${parentId}" (see keyway agents list)`);
+    const tie = parentTie(parent);
+    if (options.signedInWith !== undefined && !(tie?.equals(options.signedInWith) ?? false)) {
+      throw new KeywayError('delegation_refused', `agent "${parent.id}"'s key (or identity mapping) changed since this connection signed in: sign in again`);
+    }
     const now = Date.now();
+    // The parent's expired children go from the store at each of its mints: they could serve nothing.
+    const live = sweepExpiredChildren(draft, parent.id, now);
+    if (options.door) {
+      const times = draft.get<MintTimes>(mintTimesId(parent.id));
+      const verdict = admitMint(parent.id, times?.at ?? [], live, now);
+      if (!verdict.ok) throw new MintLimited(verdict.reason, verdict.retryAfterS);
+      draft.set(mintTimesId(parent.id), { parent: parent.id, at: verdict.at } satisfies MintTimes);
+    }
     const terms = checkMint(
       {
         id: parent.id,
         grants: parent.grants,
-        expiresAt: parent.expiresAt,
+        // Minted on a connection an identity token signed in: no longer than that token.
+        expiresAt: soonest(parent.expiresAt, options.notAfter),
         leaseTtlMs: parent.leaseTtlMs,
         maxLeaseTtlMs: parent.maxLeaseTtlMs,
         depth: parent.delegationDepth ?? DEFAULT_DEPTH,
-        hasKey: parent.keySha256 !== undefined,
+        hasKey: tie !== undefined,
       },
       { grants: input.grants, ttlMs, depth: input.depth },
       now,
@@ -88,7 +122,7 @@ export async function delegateAgent(
       grants: terms.grants === undefined ? undefined : [...terms.grants],
       created_at: new Date(now).toISOString(),
       parent: parent.id,
-      parent_key_sha256: parent.keySha256!.toString('hex'),
+      parent_key_sha256: tie!.toString('hex'),
       expires_at: new Date(terms.expiresAt).toISOString(),
       delegation_depth: terms.depth,
       ...(rules !== undefined ? { rules } : {}),
@@ -148,4 +182,36 @@ export async function dropChildrenOf(store: CredentialStore, parents: readonly s
     dropAgents(draft, gone);
     return gone;
   });
+}
+
+/**
+ * Removes the parent's children (and theirs) whose expiry has passed; returns how many of its own
+ * children are left alive. A record with an unreadable expiry is expired (as the agent table reads it).
+ */
+function sweepExpiredChildren(draft: StoreDraft, parentId: string, now: number): number {
+  const records = draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r);
+  const expired = records.filter((r) => r.parent === parentId && !(Date.parse(r.expires_at ?? '') > now)).map((r) => r.id);
+  if (expired.length > 0) dropAgents(draft, [...new Set(expired.flatMap((id) => [id, ...descendantsOf(records, id)]))]);
+  return records.filter((r) => r.parent === parentId).length - expired.length;
+}
+
+/**
+ * An agent revokes one of its own descendants (`DELETE https://keyway.internal/delegate/NAME`), with
+ * that one's descendants, in one store update. Anything else, an agent that exists or not, is
+ * refused alike `not_found`: the door tells no agent what other agents there are.
+ */
+export async function revokeDescendant(services: GrantServices, ancestorId: string, id: string): Promise<{ removed: string; chain_removed: string[] }> {
+  return services.store.update((draft) => {
+    const records = draft.entries<StoredAgent>(AGENT_PREFIX).map(([, r]) => r);
+    if (!GRANT_ID.test(id) || !descendantsOf(records, ancestorId).includes(id)) {
+      throw new KeywayError('not_found', `no agent "${id}" among the children of agent "${ancestorId}"`);
+    }
+    const gone = [id, ...descendantsOf(records, id)];
+    dropAgents(draft, gone);
+    return { removed: id, chain_removed: gone };
+  });
+}
+
+function soonest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }

@@ -145,3 +145,50 @@ export interface OpenLink {
   next: OpenLink | undefined;
   readonly request: OpenEntry;
 }
+
+/**
+ * keyway's door for an agent's own children (proxy/delegation-door.ts), built by the composition
+ * root over the operations the command line uses: minting and revoking as the connection's agent.
+ * Absent (a runtime without a store to write): the door answers not_found.
+ */
+export interface Delegating {
+  readonly delegation?: DelegationDoor | undefined;
+}
+
+/** What the door read from a mint's body, checked for shape; the child's id is already `PARENT-…`. */
+export interface DoorMint {
+  readonly id: string;
+  readonly grants: string[] | undefined;
+  readonly rules: unknown;
+  readonly ttl: string | undefined;
+  readonly depth: number | undefined;
+}
+
+/** The minted child, as the door answers it (its key once). */
+export interface DoorChild {
+  readonly id: string;
+  readonly parent: string;
+  readonly key: string;
+  readonly grants: string[] | null;
+  readonly chain: string[];
+  readonly expires_at: string;
+  readonly depth: number;
+  /** The proxy URL with the child's key, where the proxy listens; null before it listens. */
+  readonly proxy_url: string | null;
+}
+
+/** Throws KeywayError (delegation_refused, delegation_limited with retryAfter, usage, conflict, not_found). */
+export interface DelegationDoor {
+  /** Mints for `parent` as it signed in: refused if its key is no longer the one it signed in with. */
+  mint(
+    parent: {
+      readonly id: string;
+      readonly keySha256: Buffer | undefined;
+      readonly identityTieSha256?: Buffer | undefined;
+      readonly identityExpiresAt?: number | undefined;
+    },
+    input: DoorMint,
+  ): Promise<DoorChild>;
+  /** Removes `id` and its descendants, if `ancestor` is an ancestor of it; not_found otherwise. */
+  revoke(ancestor: string, id: string): Promise<{ removed: string[] }>;
+}

@@ -1,4 +1,4 @@
-import type { Decisions, Issuing, Records, Transport } from './contract.ts';
+import type { Decisions, Delegating, Issuing, Records, Transport } from './contract.ts';
 import type { FeatureViews } from './stages/views.ts';
 
 /**
@@ -6,4 +6,4 @@ import type { FeatureViews } from './stages/views.ts';
  * driver's views (contract.ts) and the features' (stages/views.ts). The driver hands it on whole;
  * a stage reads one view of it (connection.ts).
  */
-export type ProxyRuntime = Decisions & Issuing & Records & Transport & FeatureViews;
+export type ProxyRuntime = Decisions & Issuing & Records & Transport & Delegating & FeatureViews;

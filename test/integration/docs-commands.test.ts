@@ -46,6 +46,8 @@ const firstLine = (text: string) => text.split('\n')[0]!.trim();
 
 /** Blocks that cannot run on this machine, by first line, and why; each reason names where the same thing is tested. */
 const NOT_RUN: Record<string, string> = {
+  'keyway delegate --name worker --grants github --ttl 30m     # as agent lead, under keyway run':
+    'needs an agent lead with two grants and runs claude: keyway delegate, delegate rm and run --delegate are test/integration/delegation-self-service.test.ts, the door itself delegation-door.test.ts',
   'npm install && npm install -g .   # in this checkout: build dist/, then put `keyway` on your PATH':
     'installs globally: this test puts the same link on PATH, and test/integration/old-node.test.ts runs it from another folder on Node 20',
   'npm install && npm start      # the same `keyway start`, built from this checkout': 'this is what CI itself runs (.ci/run: npm ci, then npm test)',

@@ -126,7 +126,7 @@ describe('keyway run without --', () => {
     expect(r.stdout.trim()).toBe('got --help');
     const own = await proxy.cli(['run', '--help']);
     expect(own.stdout).toContain(
-      'keyway run [--agent ID | --identity-token FILE] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD',
+      'keyway run [--agent ID | --identity-token FILE] [--delegate [--grants G,…] [--ttl D]] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD',
     );
   });
 

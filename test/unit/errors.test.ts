@@ -89,6 +89,8 @@ describe('the one error table', () => {
       'rule_denied',
       // A child wider than its parent, refused at minting.
       'delegation_refused',
+      // A parent minting through the door past its mint limit.
+      'delegation_limited',
     ];
     for (const code of Object.keys(STATUS_BY_CODE) as ProxyErrorCode[]) {
       expect(auditDecisionOf(code), code).toBe(deny.includes(code) ? 'deny' : 'error');

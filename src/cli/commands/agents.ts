@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readRulesFile } from '../rules-file.ts';
 import { closestName } from '../did-you-mean.ts';
 import { addAgent, listAgents, removeAgent, rotateAgentKey } from '../../operations/agents.ts';
 import { delegateAgent } from '../../operations/delegation.ts';
@@ -173,21 +172,6 @@ async function delegate(services: Services, args: Args, io: CommandIO, parent: s
   if (args.json) printJson(io, { ...child, proxy_url: url });
   else io.out(`${url}\n(shown once; child of ${child.chain.slice(0, -1).join(' > ')}, until ${child.expires_at})`);
   return 0;
-}
-
-/** A child's rules file: YAML (or JSON), a list of rules in the config's form or `{rules: [...]}`. */
-function readRulesFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw usageError(`--rules: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    return parseYaml(text);
-  } catch (err) {
-    throw usageError(`--rules: ${path} is not YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
 }
 
 async function setLimits(services: Services, args: Args, io: CommandIO, id: string): Promise<number> {

@@ -39,6 +39,7 @@ import { printJson, usageError, type CommandIO } from '../io.ts';
 import type { Args } from '../args.ts';
 import { nodeBypassWarning, nodeCommandRuns, runsOnNode } from '../user-node.ts';
 import { noAgentLine } from '../agent-hint.ts';
+import { mintRunChild, revokeRunChild, type RunChild } from '../run-delegate.ts';
 import { agentKeyRefused } from '../agent-key-check.ts';
 import { identityTokenCredentials } from '../identity-token.ts';
 import { keywayPaths, resolveHome } from '../../paths.ts';
@@ -134,6 +135,8 @@ const RUN_VALUE_OPTIONS = new Set([
   '--allow-socket',
   '--allow-read',
   '--profile',
+  '--grants',
+  '--ttl',
 ]);
 
 /**
@@ -150,7 +153,7 @@ export function splitRunArgs(argv: readonly string[]): { own: string[]; command:
 
 export const run: Command = {
   name: 'run',
-  usage: `keyway run [--agent ID | --identity-token FILE] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD [ARGS…]
+  usage: `keyway run [--agent ID | --identity-token FILE] [--delegate [--grants G,…] [--ttl D]] [--profile NAME] [--contain [--port N…] [--env NAME…] [--allow-read PATH…] [--allow-write PATH…] [--allow-socket PATH…] [--outside-home]] [--] CMD [ARGS…]
 
 Runs CMD with the variables of \`keyway env\` added to the environment; exits with its status.
 Options after CMD are CMD's (keyway run curl -sS URL); \`--\` is needed only before a CMD that starts
@@ -186,6 +189,12 @@ the user behind sudo, else as nobody: never as root. Without the privileges it n
 unprivileged user namespaces) or bwrap (bubblewrap) it fails with contain_unavailable (exit 2),
 never running CMD uncontained. docs/containment.md says what it can and cannot reach.
 
+--delegate: CMD runs as a fresh child of the agent (keyway delegate), named PARENT-run-…, minted
+through the running keyway with the agent's own key: --grants a subset of the agent's (default: all
+of them), --ttl within the agent's (default 1h or less). Its key is revoked when CMD exits (an exit,
+a failure, a signal run forwards); if run itself is killed, the TTL ends it. CMD never sees the
+agent's key.
+
 --profile NAME: a coding agent's profile (keyway profiles list; built in: claude-code, codex,
 gemini-cli; your own in profiles/NAME.yaml in keyway's home) adds what that agent needs: CMD
 defaults to its command; its env is set; each key variable it reads gets the placeholder where a
@@ -208,6 +217,9 @@ docs/agents/README.md describes a profile.`,
       'allow-read': { type: 'string', multiple: true },
       'outside-home': { type: 'boolean' },
       profile: { type: 'string' },
+      delegate: { type: 'boolean' },
+      grants: { type: 'string' },
+      ttl: { type: 'string' },
     });
     // A profile (profiles/run/) adds its part to the run, and gives CMD when none is given.
     const profileName = args.string('profile');
@@ -235,6 +247,10 @@ docs/agents/README.md describes a profile.`,
     if (args.flag('contain') && args.string('identity-token') !== undefined) {
       throw usageError('--identity-token is for the proxy URL; a contained command has none: name its agent with --agent ID');
     }
+    if (!args.flag('delegate') && (args.string('grants') !== undefined || args.string('ttl') !== undefined)) {
+      throw usageError('--grants and --ttl are for --delegate (the child CMD runs as)');
+    }
+    if (args.flag('delegate') && args.flag('contain')) throw usageError('--delegate is not yet for --contain');
     for (const note of profile?.notes ?? []) io.err(`keyway: ${note}`);
     if (args.flag('contain')) return runContainedCommand(args, io, command, profile, client);
     const { proxy, placeholders, noAgent, noProxyRunning, grants } = await variablesFor(args, io, undefined, client);
@@ -268,18 +284,27 @@ docs/agents/README.md describes a profile.`,
       profileEnv = profile.env;
       for (const line of makeProfileState(profile)) io.err(`keyway: ${line}`);
     }
+    // --delegate: CMD runs as a fresh child of the agent, revoked when CMD exits (run-delegate.ts).
+    let delegated: RunChild | undefined;
+    if (args.flag('delegate')) {
+      if (noProxyRunning) throw usageError('--delegate mints through the running keyway: start one first (`keyway start`)');
+      const minted = await mintRunChild(proxy, { grants: args.list('grants'), ttl: args.string('ttl') }, io);
+      if (minted === undefined) return 2;
+      delegated = minted;
+    }
     const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...placeholders, ...io.env, ...profileEnv, ...proxy } });
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
+    // A delegated run also outlives a hang-up long enough to revoke its child.
+    const signals: NodeJS.Signals[] = delegated === undefined ? ['SIGINT', 'SIGTERM'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const signal of signals) process.on(signal, forward);
     try {
       return await new Promise<number>((resolve, reject) => {
         child.once('error', (err) => reject(usageError(`cannot run ${command[0]}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
         child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)));
       });
     } finally {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
+      if (delegated !== undefined) await revokeRunChild(delegated, io);
+      for (const signal of signals) process.off(signal, forward);
     }
   },
 };

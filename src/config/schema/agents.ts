@@ -155,6 +155,9 @@ export const agentSchema = z
     // This agent's requests (config/limits.ts); grant_limits: its requests through one grant.
     limits: limitsSchema.optional(),
     grant_limits: z.record(z.string().regex(GRANT_ID), limitsSchema).optional(),
+    // The generations this agent may mint below it (src/delegation/terms.ts; 1 unless said): 0
+    // forbids it to delegate at all; 3 is the longest chain keyway resolves (MAX_DEPTH there).
+    delegation: z.strictObject({ depth: z.number().int().min(0).max(3) }).optional(),
   })
   .check((ctx) => {
     const agent = ctx.value;

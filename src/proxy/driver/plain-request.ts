@@ -7,6 +7,7 @@ import { checkDestination } from '../destination.ts';
 import { handleExchange } from './exchange.ts';
 import { clientAddress, draftOn, refuse } from '../refuse.ts';
 import { asProxyError } from '../respond.ts';
+import { SELF_CHECK_HOST } from '../self-check.ts';
 import { parseAbsoluteUrl, type Target } from '../target.ts';
 
 /**
@@ -24,6 +25,8 @@ export async function handlePlainRequest({ runtime, auth }: ProxyWiring, req: In
     path = parsed.path;
     if (parsed.scheme === 'https') throw new ProxyError('bad_request', 'send https:// through CONNECT (set HTTPS_PROXY)');
     agent = await auth.identify(req, runtime.tables().agents, client, runtime.callerKey, runtime.identities());
+    // keyway's own name (its check, its delegation door) is answered inside TLS only: never looked up, never sent on.
+    if (target.host === SELF_CHECK_HOST) throw new ProxyError('bad_request', `${SELF_CHECK_HOST} answers https:// only, through CONNECT (set HTTPS_PROXY)`);
     await checkDestination(runtime, target);
   } catch (err) {
     const error = asProxyError(err);

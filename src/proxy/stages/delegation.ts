@@ -76,8 +76,11 @@ function judgeAs(request: StagedRequest, ancestor: Agent, grant: string, now: Da
     );
     if (decision.code === 'rule_denied') throw ruleDenied(decision, { ...judged, namedBy: by });
     if (!decision.allowed) throw policyDenied(decision.verdict, { ...judged, namedBy: by });
-    // An ancestor's rule that lets this through only with a person's yes (approve: human) asks one for the child too.
-    if (decision.verdict.approvalBy !== undefined && request.approvalRule === undefined) request.approvalRule = decision.verdict.approvalBy;
+    // What an ancestor's allow asks on the way (a purpose, a person's yes) the child's request asks
+    // too: the child's own rule first (stage access set it), else the nearest ancestor's. Ignoring
+    // them would let a child past an approve: human its parent is held to.
+    request.purposeRule ??= decision.verdict.purposeRequiredBy;
+    request.approvalRule ??= decision.verdict.approvalBy;
     // A body cap of an ancestor's is checked on a declared size only (evaluate did); one of undeclared size is refused, not held.
     if (decision.verdict.enforced && decision.verdict.maxBodyBytes !== undefined && judged.bodyBytes === undefined) {
       throw new ProxyError('policy_denied', `${decision.verdict.rule ?? 'a rule'} of agent "${ancestor.id}" caps the body; send Content-Length`, {

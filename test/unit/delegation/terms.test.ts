@@ -66,6 +66,6 @@ describe('checkMint', () => {
   });
 
   it('refuses a parent without a key (identity-token agents wait for a later slice)', () => {
-    expect(refusal(() => checkMint({ ...parent, hasKey: false }, ask, NOW)).message).toMatch(/no key/);
+    expect(refusal(() => checkMint({ ...parent, hasKey: false }, ask, NOW)).message).toMatch(/neither a key nor an identity mapping/);
   });
 });
