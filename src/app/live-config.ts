@@ -268,14 +268,16 @@ export class LiveConfig {
   }
 }
 
-/** Config agents that are gone, or hold another key, after a reload: their children go with them. */
+/** Config agents that are gone, or hold another key (or identity mapping), after a reload: their children go with them. */
 function parentsGone(before: ReadonlyMap<string, Agent>, after: ReadonlyMap<string, Agent>): string[] {
   return [...before.values()]
     .filter((agent) => {
       const now = after.get(agent.id);
       if (now === undefined) return true;
-      // An agent without a key (identity tokens only) mints nothing: it has no children to lose.
-      return agent.keySha256 !== undefined && (now.keySha256 === undefined || !now.keySha256.equals(agent.keySha256));
+      // What its children are tied to: its key, or a keyless agent's identity mapping (delegation/identity-tie.ts).
+      const was = agent.keySha256 ?? agent.identityTieSha256;
+      const is = now.keySha256 ?? now.identityTieSha256;
+      return was !== undefined && (is === undefined || !is.equals(was));
     })
     .map((agent) => agent.id);
 }

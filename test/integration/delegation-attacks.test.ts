@@ -7,6 +7,7 @@
 // upstream never sees the request, the canary never leaks.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ProxyAgent, request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentRecordId, type StoredAgent } from '../../src/credentials/agent-record.ts';
@@ -266,7 +267,7 @@ describe('attacks on delegation', () => {
     expect(await names()).not.toContain('wider');
   });
 
-  it("refuses a child's key replayed after the child was removed, and after another of its name was minted", async () => {
+  it("refuses a child's key replayed after the child was removed, after another of its name was minted, and under another name", async () => {
     const child = await delegate('lead', '--name', 'replayed');
     await served(child.proxy_url);
     expect((await cli('agents', 'rm', 'replayed')).code).toBe(0);
@@ -274,6 +275,9 @@ describe('attacks on delegation', () => {
     const again = await delegate('lead', '--name', 'replayed');
     await served(again.proxy_url);
     expect((await curl(child.proxy_url)).status).toBe(407);
+    // Nor does a child's key open its parent, nor the parent's key the child.
+    expect((await curl(proxyUrl('lead', new URL(again.proxy_url).password))).status).toBe(407);
+    expect((await curl(proxyUrl('replayed', LEAD_KEY))).status).toBe(407);
   });
 
   it('ties a delegation racing a rotation of the parent key to the key that stands: no child outlives the old key', async () => {
@@ -293,5 +297,65 @@ describe('attacks on delegation', () => {
     const child = await delegate('rot', '--name', 'rot-after');
     await served(child.proxy_url);
     await served(rotated.proxy_url);
+  });
+
+  it('mints nothing through the door on a just-rotated key: not on a connection signed in before, nor racing the rotation', async () => {
+    const added = JSON.parse((await cli('agents', 'add', 'door-rot', '--grants', 'github', '--json')).stdout) as { proxy_url: string };
+    await served(added.proxy_url);
+    const oldKey = new URL(added.proxy_url).password;
+    /** The door on one kept-alive connection signed in with `key`. */
+    const doorAs = (key: string) =>
+      new ProxyAgent({
+        uri: `http://127.0.0.1:${proxy.port}`,
+        token: `Basic ${Buffer.from(`door-rot:${key}`).toString('base64')}`,
+        requestTls: { ca: readFileSync(proxy.bundlePath, 'utf8') },
+      });
+    const mintOn = (dispatcher: ProxyAgent, name: string) =>
+      request('https://keyway.internal/delegate', {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, grants: ['github'] }),
+      }).then(
+        async (r) => ({ status: r.statusCode, body: (await r.body.json().catch(() => ({}))) as { proxy_url?: string } }),
+        () => ({ status: 0, body: {} as { proxy_url?: string } }),
+      );
+    const open = doorAs(oldKey);
+    try {
+      const health = await request('https://keyway.internal/healthz', { dispatcher: open });
+      await health.body.text();
+      expect(health.statusCode).toBe(200);
+      const rotated = JSON.parse((await cli('agents', 'rotate-key', 'door-rot', '--json')).stdout) as { proxy_url: string };
+      await served(rotated.proxy_url);
+      // The connection signed in with the old key, kept open across the rotation: no child from it.
+      const late = await mintOn(open, 'late');
+      expect(late.status).not.toBe(201);
+      // Racing the next rotation: a child minted just before it goes with the old key; none after it.
+      let key = new URL(rotated.proxy_url).password;
+      for (let round = 0; round < 3; round++) {
+        const racing = doorAs(key);
+        try {
+          const [minted, rotatedAgain] = await Promise.all([mintOn(racing, `race-${round}`), cli('agents', 'rotate-key', 'door-rot', '--json')]);
+          const parentUrl = (JSON.parse(rotatedAgain.stdout) as { proxy_url: string }).proxy_url;
+          await served(parentUrl);
+          key = new URL(parentUrl).password;
+          if (minted.status === 201) expect((await curl(minted.body.proxy_url!)).status).toBe(407);
+        } finally {
+          await racing.close();
+        }
+      }
+      expect((await names()).filter((n) => n.startsWith('door-rot-'))).toEqual([]);
+      // The key that stands mints, and its child is served.
+      const fresh = doorAs(key);
+      try {
+        const minted = await mintOn(fresh, 'fresh');
+        expect(minted.status).toBe(201);
+        await served(minted.body.proxy_url!);
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await open.close();
+    }
   });
 });

@@ -83,5 +83,12 @@ describe('delegation by an identity-token agent', () => {
     writeFileSync(file, stringify({ ...config, identities: identities('other-namespace') }));
     expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
     await waitForAsync(async () => ((await curl(child.proxy_url, GITHUB)) === 407 ? true : undefined), 'the child cut with the mapping');
+    // And gone from the store: the mapping put back does not bring it back.
+    const listed = await runCli(['agents', 'list', '--json'], { KEYWAY_HOME: proxy.home, KEYWAY_MASTER_KEY: proxy.env['KEYWAY_MASTER_KEY']! });
+    expect((JSON.parse(listed.stdout) as Array<{ id: string }>).map((a) => a.id)).not.toContain('pod-helper');
+    writeFileSync(file, stringify(config));
+    expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
+    expect(await curl(podUrl(), GITHUB)).toBe(200);
+    expect(await curl(child.proxy_url, GITHUB)).toBe(407);
   });
 });
