@@ -26,7 +26,7 @@ export function delegationDoor(parts: Parts, proxyAddress: () => AddressInfo | u
       const child = await delegateAgent(
         services,
         parent.id,
-        { name: input.id, grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth },
+        { name: input.id, grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth, budget: input.budget },
         'api',
         parts.env,
         // What proved the parent at its sign-in; a token's child ends with the token.

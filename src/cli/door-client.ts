@@ -37,6 +37,7 @@ export interface MintFields {
   rules?: unknown;
   ttl?: string | undefined;
   depth?: number | undefined;
+  budget?: string | undefined;
 }
 
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;

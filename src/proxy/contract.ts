@@ -162,6 +162,8 @@ export interface DoorMint {
   readonly rules: unknown;
   readonly ttl: string | undefined;
   readonly depth: number | undefined;
+  /** Its own spend budget (`usd=2/day`, or the config's budget form): the operation reads it. */
+  readonly budget: unknown;
 }
 
 /** The minted child, as the door answers it (its key once). */

@@ -10,7 +10,8 @@ import { sendError } from './respond.ts';
 // children of its own, never anything else (docs/delegation.md, "Self-service"). It admits:
 // - `POST /delegate`, Content-Type application/json (a charset, if any, utf-8), no Content-Encoding,
 //   a body of at most MAX_DOOR_BODY bytes holding one JSON object with `name` (a-z, 0-9 and -) and
-//   optionally `grants` (strings), `rules`, `ttl` (a duration), `depth` (a whole number), nothing
+//   optionally `grants` (strings), `rules`, `ttl` (a duration), `depth` (a whole number), `budget`
+//   (`usd=2/day`, or the config's budget form, read by the operation), nothing
 //   else. The child's id is `PARENT-NAME` (NAME as given when it already begins `PARENT-`): an agent
 //   mints only under its own name, so it can neither
 //   take a name the operator will use nor be any other agent (an existing one is refused too).
@@ -27,7 +28,7 @@ import { sendError } from './respond.ts';
 export const DOOR_PATH = '/delegate';
 /** A mint's body: a name, a few grants, a few rules. */
 export const MAX_DOOR_BODY = 16 * 1024;
-const FIELDS = new Set(['name', 'grants', 'rules', 'ttl', 'depth']);
+const FIELDS = new Set(['name', 'grants', 'rules', 'ttl', 'depth', 'budget']);
 const NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Whether `path` (the query already stripped) is the door's. */
@@ -66,7 +67,7 @@ export function answerDelegation(conn: Connection, req: ClientRequest, res: Clie
       // The line is the child's (as `agents delegate`'s is): its chain once it exists, not the asker's.
       draft.event.agent = input.id;
       delete draft.event.chain;
-      draft.event.changed = Object.entries({ grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth })
+      draft.event.changed = Object.entries({ grants: input.grants, rules: input.rules, ttl: input.ttl, depth: input.depth, budget: input.budget })
         .filter(([, v]) => v !== undefined)
         .map(([k]) => k)
         .join(',');
@@ -141,7 +142,7 @@ function parseMint(parentId: string, body: unknown): DoorMint {
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((k) => !FIELDS.has(k));
   if (unknown.length > 0) throw new ProxyError('bad_request', `${DOOR_PATH}: unknown field ${unknown.map((k) => `"${k.slice(0, 32)}"`).join(', ')}`);
-  const { name, grants, rules, ttl, depth } = fields;
+  const { name, grants, rules, ttl, depth, budget } = fields;
   if (typeof name !== 'string' || !NAME.test(name)) throw new ProxyError('bad_request', 'name: expected a-z, 0-9 and -');
   if (grants !== undefined && (!Array.isArray(grants) || !grants.every((g) => typeof g === 'string'))) {
     throw new ProxyError('bad_request', 'grants: expected a list of grant ids');
@@ -150,7 +151,7 @@ function parseMint(parentId: string, body: unknown): DoorMint {
   if (depth !== undefined && !Number.isInteger(depth)) throw new ProxyError('bad_request', 'depth: expected a whole number');
   // Under the parent's own name: NAME becomes PARENT-NAME, unless it already begins so.
   const id = name.startsWith(`${parentId}-`) ? name : `${parentId}-${name}`;
-  return { id, grants: grants as string[] | undefined, rules, ttl: ttl as string | undefined, depth: depth as number | undefined };
+  return { id, grants: grants as string[] | undefined, rules, ttl: ttl as string | undefined, depth: depth as number | undefined, budget };
 }
 
 /** The operation's refusals, as the agent gets them. */

@@ -97,6 +97,25 @@ describe('self-service delegation: keyway delegate and keyway run --delegate', (
     expect(await agentIds()).toContain('lead');
   });
 
+  it("gives a self-minted child a budget of its own (--budget), read as the operator's is; a malformed one mints nothing", async () => {
+    const minted = await runCli(['delegate', '--name', 'budgeted', '--budget', 'usd=2/day', '--json'], asAgent());
+    expect(minted.stderr).toBe('');
+    expect(JSON.parse(minted.stdout)).toMatchObject({ id: 'lead-budgeted', budget: { limit: { usd: 2 }, per: 'day' } });
+    const spend = await proxy.cli(['spend', '--json']);
+    const budgets = (JSON.parse(spend.stdout) as { budgets: Array<{ name: string; limit: number }> }).budgets;
+    expect(budgets.find((b) => b.name === 'agents.lead-budgeted.budget')).toMatchObject({ limit: 2 });
+    for (const bad of ['usd=0x10/day', 'usd=2/week', 'usd=-1/day']) {
+      const refused = await runCli(['delegate', '--name', 'overspend', '--budget', bad], asAgent());
+      expect(refused.code, bad).toBe(1);
+      expect(refused.stderr, bad).toMatch(/^keyway delegate: bad_request: .*budget/);
+    }
+    expect(await agentIds()).not.toContain('lead-overspend');
+    // The mint's audit line says a budget was set, never what the key is.
+    const line = proxy.auditLines().findLast((l) => l['action'] === 'agent.delegate' && l['agent'] === 'lead-budgeted');
+    expect(line).toMatchObject({ decision: 'admin', actor: 'agent:lead' });
+    expect(String(line?.['changed'])).toContain('budget');
+  });
+
   /** keyway run --delegate with a shell that writes the proxy URL it was given, then ends as `end` says. */
   const runDelegated = async (name: string, end: string, extra: string[] = []) => {
     const file = join(scratch, `${name}.url`);

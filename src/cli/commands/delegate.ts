@@ -4,7 +4,7 @@ import { childProxyUrl, DoorRefused, doorAccessFrom, mintThroughDoor, revokeThro
 import { printJson, usageError } from '../io.ts';
 import { readRulesFile } from '../rules-file.ts';
 
-const USAGE = `keyway delegate --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--json]
+const USAGE = `keyway delegate --name CHILD [--grants G,…] [--rules FILE] [--ttl D] [--depth N] [--budget usd=X/PER] [--json]
 keyway delegate rm ID
 
 Self-service delegation, run by an agent under \`keyway run --agent ID\` (or wherever HTTPS_PROXY is
@@ -14,7 +14,8 @@ through the admin API or keyway's home. The child's id is PARENT-CHILD (CHILD as
 already begins PARENT-); its proxy URL is printed
 once. The child is never wider than its parent (docs/delegation.md): --grants a subset of the
 parent's (default: the parent's), --ttl within the parent's (default 1h or less), --depth below the
-parent's (default 0). \`keyway delegate rm ID\` revokes a child (or a child's child) of this agent,
+parent's (default 0); --budget usd=X/PER or tokens=N/PER (PER: hour, day, month) gives it a spend
+budget of its own, its spend counted against every ancestor's budgets too. \`keyway delegate rm ID\` revokes a child (or a child's child) of this agent,
 and every child below it. Refusals exit 1 with keyway's code: delegation_refused, delegation_limited
 (too many mints a minute or children alive: wait as it says), not_found, proxy_auth_required.`;
 
@@ -24,7 +25,14 @@ export const delegate: Command = {
   async run(argv, io) {
     const args = parse(
       argv,
-      { name: { type: 'string' }, grants: { type: 'string' }, rules: { type: 'string' }, ttl: { type: 'string' }, depth: { type: 'string' } },
+      {
+        name: { type: 'string' },
+        grants: { type: 'string' },
+        rules: { type: 'string' },
+        ttl: { type: 'string' },
+        depth: { type: 'string' },
+        budget: { type: 'string' },
+      },
       { rm: 1 },
     );
     const [action, id] = args.positionals;
@@ -48,6 +56,7 @@ export const delegate: Command = {
         grants: args.list('grants'),
         ttl: args.string('ttl'),
         depth,
+        budget: args.string('budget'),
         rules: rulesFile === undefined ? undefined : readRulesFile(rulesFile),
       });
       // The URL this agent reaches keyway by, with the child's credentials: where the child is to go.
