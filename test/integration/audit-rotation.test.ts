@@ -346,6 +346,7 @@ describe('config and command line', () => {
       refusal_interval: 10_000,
       checkpoint_interval: 300_000,
       write_ahead: true,
+      export: [],
     });
     expect(parse({ max_bytes: '512KiB', keep: 3 }).data?.audit).toMatchObject({ max_bytes: 512 * 1024, keep: 3 });
     expect(parse({ max_bytes: 4000 }).data?.audit.max_bytes).toBe(4000);

@@ -46,6 +46,8 @@ const firstLine = (text: string) => text.split('\n')[0]!.trim();
 
 /** Blocks that cannot run on this machine, by first line, and why; each reason names where the same thing is tested. */
 const NOT_RUN: Record<string, string> = {
+  'keyway agents delegate lead --name worker --grants github --ttl 30m':
+    'needs an agent lead holding a github grant: the same command, with its refusals, is test/integration/delegation-curl.test.ts, over the admin API delegation-admin.test.ts',
   'keyway delegate --name worker --grants github --ttl 30m     # as agent lead, under keyway run':
     'needs an agent lead with two grants and runs claude: keyway delegate, delegate rm and run --delegate are test/integration/delegation-self-service.test.ts, the door itself delegation-door.test.ts',
   'npm install && npm install -g .   # in this checkout: build dist/, then put `keyway` on your PATH':
