@@ -12,10 +12,9 @@ import { checkSlackSignature } from './signature.ts';
 
 export const MAX_CALLBACK_BYTES = 64 * 1024;
 
-export interface InteractivityAnswer {
-  status: number;
-  body: Record<string, unknown>;
-}
+export type InteractivityAnswer =
+  | { status: 200; body: Record<string, unknown> }
+  | { status: 400 | 401; code: 'bad_request' | 'admin_auth_required'; message: string };
 
 export async function answerInteractivity(
   room: { click(payload: unknown): Promise<string | undefined> },
@@ -24,15 +23,15 @@ export async function answerInteractivity(
   nowMs: number,
 ): Promise<InteractivityAnswer> {
   const checked = checkSlackSignature(signingSecret, request, request.rawBody, nowMs);
-  if (!checked.ok) return { status: 401, body: { error: { code: 'slack_signature', message: checked.reason } } };
+  if (!checked.ok) return { status: 401, code: 'admin_auth_required', message: `not a Slack callback: ${checked.reason}` };
   const form = new URLSearchParams(request.rawBody.toString('utf8'));
   const keys = [...form.keys()];
-  if (keys.length !== 1 || keys[0] !== 'payload') return { status: 400, body: { error: { code: 'bad_request', message: 'expected one form field, payload' } } };
+  if (keys.length !== 1 || keys[0] !== 'payload') return { status: 400, code: 'bad_request', message: 'expected one form field, payload' };
   let payload: unknown;
   try {
     payload = JSON.parse(form.get('payload') ?? '');
   } catch {
-    return { status: 400, body: { error: { code: 'bad_request', message: 'payload is not JSON' } } };
+    return { status: 400, code: 'bad_request', message: 'payload is not JSON' };
   }
   const refused = await room.click(payload);
   return { status: 200, body: refused === undefined ? { ok: true } : { ok: false, reason: refused } };
