@@ -228,6 +228,23 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
     expect(logs.join('\n')).not.toContain('xoxb-wrong');
   });
 
+  it('Socket Mode: after Slack asks for a refresh, keyway opens a new connection and clicks arrive again', async () => {
+    const opened = slack.calls.filter((c) => c.method === 'apps.connections.open').length;
+    slack.disconnectSockets();
+    await waitFor(
+      () => (slack.calls.filter((c) => c.method === 'apps.connections.open').length > opened ? true : undefined),
+      'a new apps.connections.open',
+      10_000,
+    );
+    expect(slack.calls.filter((c) => c.method === 'apps.connections.open').every((c) => c.token === APP)).toBe(true);
+    await waitFor(() => (socket.connected() && slack.sockets() === 1 ? true : undefined), 'the new connection', 10_000);
+    const { path, held } = ask();
+    const m = await messageFor(path);
+    const envelope = slack.clickBySocket({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
+    await expect(held).resolves.toMatchObject({ outcome: 'once', by: 'slack:alice' });
+    expect(slack.acked.has(envelope)).toBe(true);
+  });
+
   it('a flood of holds: at most max_messages_per_minute posted, one summary counting the rest', async () => {
     await room.settled();
     const posted = slack.calls.filter((c) => c.method === 'chat.postMessage').length;
