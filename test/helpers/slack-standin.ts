@@ -55,6 +55,10 @@ export interface SlackStandin {
   received: string[];
   messages: Map<string, SlackMessage>;
   ephemerals: Ephemeral[];
+  /** Modals opened (views.open), in order. */
+  views: Array<{ trigger_id: string; view: Record<string, unknown> }>;
+  /** The view_submission payload Slack would send when `user` submits modal `view` with this reason. */
+  viewSubmission(view: Record<string, unknown>, user: string, reason: string): Record<string, unknown>;
   /** Envelope ids the Socket Mode client acknowledged. */
   acked: Set<string>;
   /** Socket Mode connections open now. */
@@ -86,6 +90,7 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
   const messages = new Map<string, SlackMessage>();
   const ephemerals: Ephemeral[] = [];
   const acked = new Set<string>();
+  const views: SlackStandin['views'] = [];
   let seq = 0;
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
 
@@ -149,6 +154,11 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
         found.updates++;
         return reply(res, 200, { ok: true, channel: found.channel, ts: found.ts });
       }
+      case 'views.open': {
+        if (typeof body['trigger_id'] !== 'string' || typeof body['view'] !== 'object') return reply(res, 200, { ok: false, error: 'invalid_arguments' });
+        views.push({ trigger_id: body['trigger_id'], view: body['view'] as Record<string, unknown> });
+        return reply(res, 200, { ok: true, view: { id: `V${views.length}` } });
+      }
       case 'chat.postEphemeral': {
         ephemerals.push({ channel: String(body['channel']), user: String(body['user']), text: String(body['text'] ?? '') });
         return reply(res, 200, { ok: true, message_ts: nextTs() });
@@ -197,6 +207,21 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
     received,
     messages,
     ephemerals,
+    views,
+    viewSubmission(view, user, reason) {
+      const at = views.findIndex((v) => v.view === view);
+      return {
+        type: 'view_submission',
+        user: { id: user, username: user.toLowerCase(), team_id: 'T0STANDIN' },
+        api_app_id: 'A0STANDIN',
+        trigger_id: `${Date.now()}.trigger`,
+        view: {
+          ...view,
+          id: `V${at + 1}`,
+          state: { values: { reason: { reason: { type: 'plain_text_input', value: reason } } } },
+        },
+      };
+    },
     acked,
     down: false,
     sockets: () => wss.clients.size,

@@ -149,7 +149,16 @@ for (const mode of ['http', 'socket'] as const) {
       const deny = { user: ALICE, ts: m2.ts, action: 'keyway.deny' };
       if (mode === 'http') await slack.clickByHttp(callbackUrl, deny);
       else slack.clickBySocket(deny);
-      expect((await again).code).toBe('approval_denied');
+      const modal = await waitFor(() => slack.views[0], 'the Deny modal');
+      const submitted = slack.viewSubmission(modal.view, ALICE, 'wrong branch');
+      if (mode === 'http') {
+        const answer = await slack.clickByHttp(callbackUrl, submitted);
+        // An empty 200 closes the modal (a JSON body would be read as a response_action).
+        expect([answer.status, answer.text]).toEqual([200, '']);
+      } else slack.clickBySocket(submitted);
+      const denied = await again;
+      expect(denied.code).toBe('approval_denied');
+      expect(denied.text).toContain('wrong branch');
       expect(sent(path)).toBe(1);
     });
   });

@@ -113,6 +113,12 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
 
   const messageFor = (path: string) =>
     waitFor(() => [...slack.messages.values()].find((m) => JSON.stringify(m.blocks).includes(`Path: ${path}"`)), `the message for ${path}`);
+  /** Clicks Deny, and returns the modal that asks for a reason. */
+  async function denyModal(m: SlackMessage): Promise<Record<string, unknown>> {
+    const before = slack.views.length;
+    slack.clickBySocket({ user: ALICE, ts: m.ts, action: 'keyway.deny' });
+    return (await waitFor(() => slack.views[before], 'the Deny modal')).view;
+  }
   const idOf = (m: SlackMessage) => /approval (ap_[a-z2-9]{12})/.exec(m.text)?.[1] ?? '';
   const outcome = (m: SlackMessage) => JSON.stringify(m.blocks.find((b) => b.block_id === 'keyway-outcome') ?? null);
 
@@ -155,8 +161,17 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
     await expect(held).resolves.toMatchObject({ id, outcome: 'once', by: 'slack:alice' });
     await waitFor(() => (outcome(m).includes('Approved once by slack:alice') ? true : undefined), 'the message updated in place');
     expect(desk.get(idOf(m2))?.state).toBe('pending');
-    slack.clickBySocket({ user: ALICE, ts: m2.ts, action: 'keyway.deny' });
-    await expect(other.held).rejects.toMatchObject({ code: 'approval_denied' });
+    // Deny asks for a reason in a modal; only a mapped approver's submission of it decides.
+    const view = await denyModal(m2);
+    expect(desk.get(idOf(m2))?.state).toBe('pending');
+    slack.clickBySocket(slack.viewSubmission(view, MALLORY, 'let it through'));
+    await waitFor(() => slack.ephemerals.filter((e) => e.user === MALLORY)[1], 'the refusal of an unmapped submission');
+    expect(desk.get(idOf(m2))?.state).toBe('pending');
+    slack.clickBySocket(slack.viewSubmission(view, ALICE, 'not during the freeze'));
+    await expect(other.held).rejects.toMatchObject({ code: 'approval_denied', message: expect.stringContaining('not during the freeze') });
+    expect(desk.get(idOf(m2))?.decision).toMatchObject({ outcome: 'deny', by: 'slack:alice', reason: 'not during the freeze' });
+    // The same modal submitted again (a replay) decides nothing more.
+    expect(await room.click(slack.viewSubmission(view, ALICE, 'changed my mind'))).toBe('a payload already answered');
   });
 
   it('by HTTP: a bad signature, a stale timestamp and a replayed payload do nothing; a double click finds it decided', async () => {
@@ -209,8 +224,8 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
     const m = await messageFor(path);
     expect(JSON.stringify(m.blocks)).toContain('approval.preview: none');
     expect(JSON.stringify(m.blocks)).not.toContain('quarterly');
-    slack.clickBySocket({ user: ALICE, ts: m.ts, action: 'keyway.deny' });
-    await expect(held).rejects.toMatchObject({ code: 'approval_denied' });
+    slack.clickBySocket(slack.viewSubmission(await denyModal(m), ALICE, ''));
+    await expect(held).rejects.toMatchObject({ code: 'approval_denied', message: expect.stringContaining('denied in Slack by alice') });
   });
 
   it('Slack down or a wrong token: nothing is posted, the hold expires as its rule says, nothing is approved', async () => {

@@ -90,6 +90,33 @@ describe('a click', () => {
     for (const p of refused) expect(readClick(p, 'C0APPROVE'), JSON.stringify(p)).toMatchObject({ ok: false });
   });
 
+  it('admits keyway’s Deny modal only, carrying an approval of the channel, with a bounded reason', () => {
+    const view = (over: Record<string, unknown> = {}, reason: unknown = 'not now') => ({
+      type: 'view_submission',
+      user: { id: 'U0ALICE' },
+      view: {
+        id: 'V1',
+        callback_id: 'keyway.deny_reason',
+        private_metadata: `${id}:${hash}:C0APPROVE:1800000000.000100`,
+        state: { values: { reason: { reason: { type: 'plain_text_input', value: reason } } } },
+        ...over,
+      },
+    });
+    expect(readClick(view(), 'C0APPROVE')).toMatchObject({
+      ok: true,
+      click: { action: 'deny', approvalId: id, bodySha256: hash, reason: 'not now', key: 'U0ALICE|view|V1' },
+    });
+    for (const p of [
+      view({ callback_id: 'other' }),
+      view({ private_metadata: `${id}:${hash}:C0OTHER:1800000000.000100` }),
+      view({ private_metadata: `${id}:${hash}` }),
+      view({ id: undefined }),
+      view({}, 'x'.repeat(2_001)),
+      view({}, 42),
+    ])
+      expect(readClick(p, 'C0APPROVE'), JSON.stringify(p).slice(0, 200)).toMatchObject({ ok: false });
+  });
+
   it('gives a replay the same key and another click another', () => {
     const a = readClick(payload(), 'C0APPROVE');
     const b = readClick(payload(), 'C0APPROVE');

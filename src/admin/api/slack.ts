@@ -5,7 +5,7 @@
 import { AdminError } from '../../errors/index.ts';
 import { MAX_CALLBACK_BYTES } from '../../approvals/slack/http.ts';
 import type { AdminDeps } from '../deps.ts';
-import { errorResponse, jsonResponse } from '../openapi.ts';
+import { errorResponse } from '../openapi.ts';
 import type { Route } from '../router.ts';
 
 export function slackRoutes(deps: AdminDeps): Route[] {
@@ -20,7 +20,7 @@ export function slackRoutes(deps: AdminDeps): Route[] {
         summary: "Slack's interactivity callback for approval buttons (approvals.slack mode: http), verified by its v0 signature",
         tags: ['approvals'],
         responses: {
-          '200': jsonResponse('Taken, or refused with the reason told to the clicker in Slack'),
+          '200': { description: 'Taken, or refused with the reason told to the clicker in Slack (an empty body)' },
           '400': errorResponse('Not one form field, payload, of JSON'),
           '401': errorResponse('A missing, wrong or stale signature'),
           '404': errorResponse('Slack approvals are not set with mode: http'),
@@ -43,7 +43,10 @@ export function slackRoutes(deps: AdminDeps): Route[] {
         };
         const reply = await answer({ rawBody: Buffer.concat(chunks), timestamp: header('x-slack-request-timestamp'), signature: header('x-slack-signature') });
         if (reply.status !== 200) throw new AdminError(reply.code, reply.message);
-        return { status: 200, body: reply.body };
+        // Empty: Slack reads a JSON answer to a modal's submission as a response_action.
+        ctx.res.writeHead(200, { 'content-length': '0' });
+        ctx.res.end();
+        return { streamed: true, status: 200 };
       },
     },
   ];

@@ -6,7 +6,10 @@ import { APPROVAL_ID } from '../record.ts';
 //   - its value `ap_…:` and the held body's full SHA-256 (64 hex), as keyway wrote it on the button;
 //   - from a message in the configured channel (container.channel_id and message_ts);
 //   - by a user id of Slack's form, and with an action_ts (what makes each click one of a kind).
-// Everything else (view submissions, shortcuts, other buttons, several actions, a value of another
+// And a `view_submission` of keyway's Deny modal (callback_id keyway.deny_reason) only, which
+// carries in its private_metadata the approval, body hash, channel and message ts its Deny
+// button had, and the reason typed (at most 2,000 characters; the desk keeps 200 of one line).
+// Everything else (other views, shortcuts, other buttons, several actions, a value of another
 // form) is refused with a reason and changes nothing. Whether the clicker is a mapped approver, the
 // message the one keyway posted for that approval, and the hash the held body's, is the room's to
 // check (room.ts), against the store.
@@ -23,6 +26,18 @@ export interface AdmittedClick {
   messageTs: string;
   /** One click, one key: a replay of the same payload has the same. */
   key: string;
+  /** A Deny click's trigger, to open the modal that asks for a reason. */
+  trigger?: string | undefined;
+  /** From the Deny modal: the reason typed (empty: none given). */
+  reason?: string | undefined;
+}
+
+export const DENY_VIEW = 'keyway.deny_reason';
+const METADATA = /^(ap_[a-z2-9]{12}):([0-9a-f]{64}):([CGD][A-Z0-9]{2,20}):(\d{1,12}\.\d{1,9})$/;
+
+/** What the Deny modal carries of the click that opened it. */
+export function denyMetadata(click: AdmittedClick): string {
+  return `${click.approvalId}:${click.bodySha256}:${click.channel}:${click.messageTs}`;
 }
 
 export type ClickReading = { ok: true; click: AdmittedClick } | { ok: false; reason: string; user?: string | undefined; channel?: string | undefined };
@@ -31,6 +46,7 @@ const USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 const TS = /^\d{1,12}\.\d{1,9}$/;
 
 export function readClick(payload: unknown, channel: string): ClickReading {
+  if (isObject(payload) && payload['type'] === 'view_submission') return readDenyView(payload, channel);
   if (!isObject(payload) || payload['type'] !== 'block_actions') return { ok: false, reason: 'not a block_actions payload' };
   const user = isObject(payload['user']) && typeof payload['user']['id'] === 'string' ? payload['user']['id'] : undefined;
   if (user === undefined || !USER_ID.test(user)) return { ok: false, reason: 'no Slack user id' };
@@ -58,7 +74,27 @@ export function readClick(payload: unknown, channel: string): ClickReading {
       channel: where,
       messageTs,
       key: `${user}|${messageTs}|${actionTs}|${act['action_id']}`,
+      ...(typeof payload['trigger_id'] === 'string' && payload['trigger_id'].length <= 200 ? { trigger: payload['trigger_id'] } : {}),
     },
+  };
+}
+
+function readDenyView(payload: Record<string, unknown>, channel: string): ClickReading {
+  const user = isObject(payload['user']) && typeof payload['user']['id'] === 'string' ? payload['user']['id'] : undefined;
+  if (user === undefined || !USER_ID.test(user)) return { ok: false, reason: 'no Slack user id' };
+  const view = isObject(payload['view']) ? payload['view'] : {};
+  if (view['callback_id'] !== DENY_VIEW) return { ok: false, reason: 'not keyway’s Deny view', user };
+  const meta = typeof view['private_metadata'] === 'string' ? METADATA.exec(view['private_metadata']) : null;
+  if (meta === null || meta[3] !== channel) return { ok: false, reason: 'the view names no approval of the approvals channel', user };
+  const viewId = view['id'];
+  if (typeof viewId !== 'string' || viewId === '' || viewId.length > 100) return { ok: false, reason: 'no view id', user };
+  const state = isObject(view['state']) && isObject(view['state']['values']) ? view['state']['values'] : {};
+  const input = isObject(state['reason']) && isObject(state['reason']['reason']) ? state['reason']['reason'] : {};
+  const typed = input['value'] ?? '';
+  if (typeof typed !== 'string' || typed.length > 2_000) return { ok: false, reason: 'the reason is not text of at most 2,000 characters', user };
+  return {
+    ok: true,
+    click: { action: 'deny', approvalId: meta[1]!, bodySha256: meta[2]!, user, channel, messageTs: meta[4]!, key: `${user}|view|${viewId}`, reason: typed },
   };
 }
 

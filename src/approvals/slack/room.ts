@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { StoreDraft } from '../../credentials/store/draft.ts';
 import type { DecisionAsked, DecisionResult } from '../decide.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../record.ts';
-import { type AdmittedClick, readClick } from './click.ts';
+import { type AdmittedClick, DENY_VIEW, denyMetadata, readClick } from './click.ts';
 import { bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
 import { SeenClicks } from './seen.ts';
 import type { SlackWebApi } from './web-api.ts';
@@ -239,10 +239,12 @@ export class SlackRoom {
       await this.#refuse(click, `${refusal}: nothing was decided`);
       return refusal;
     }
+    if (click.action === 'deny' && click.reason === undefined && click.trigger !== undefined && (await this.#askReason(click))) return undefined;
+    const typed = click.reason?.trim();
     const result = await this.#o.desk.decide(click.approvalId, {
       approve: click.action !== 'deny',
       once: click.action === 'once',
-      ...(click.action === 'deny' ? { reason: `denied in Slack by ${name}` } : {}),
+      ...(click.action === 'deny' ? { reason: typed ? typed : `denied in Slack by ${name}` } : {}),
       by: `slack:${name}`,
       now: this.#o.now(),
     });
@@ -264,6 +266,25 @@ export class SlackRoom {
       if (message === undefined || message.ts !== undefined) return;
       await this.settled();
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * Deny asks for a reason first, in a modal that carries the click's approval, body hash and
+   * message; its submission is the decision (and is admitted as a click is). A modal Slack will not
+   * open (an expired trigger, Slack down) leaves nothing half-done: the Deny is taken without one.
+   */
+  async #askReason(click: AdmittedClick): Promise<boolean> {
+    if (this.#o.desk.get(click.approvalId)?.state !== 'pending') return false;
+    try {
+      await this.#o.api.call('views.open', this.#o.botToken(), { trigger_id: click.trigger, view: denyView(click) });
+      return true;
+    } catch (err) {
+      this.#o.logger.warn(
+        { approval: click.approvalId, err: { message: (err as Error).message } },
+        'Slack approvals: the Deny modal did not open; denied without a reason',
+      );
+      return false;
     }
   }
 
@@ -293,4 +314,27 @@ export function roomSettings(
   slack: { channel: string; approvers: Record<string, string>; max_messages_per_minute: number } | undefined,
 ): RoomSettings | undefined {
   return slack === undefined ? undefined : { channel: slack.channel, approvers: slack.approvers, max_messages_per_minute: slack.max_messages_per_minute };
+}
+
+/** The Deny modal: a reason, optional, that the agent is told (the desk keeps 200 characters of one line). */
+function denyView(click: AdmittedClick): Record<string, unknown> {
+  const text = (t: string) => ({ type: 'plain_text', text: t });
+  return {
+    type: 'modal',
+    callback_id: DENY_VIEW,
+    private_metadata: denyMetadata(click),
+    title: text('Deny the request'),
+    submit: text('Deny'),
+    close: text('Cancel'),
+    blocks: [
+      { type: 'section', text: text(`Approval ${click.approvalId}`) },
+      {
+        type: 'input',
+        block_id: 'reason',
+        optional: true,
+        label: text('Reason (the agent is told)'),
+        element: { type: 'plain_text_input', action_id: 'reason', max_length: 200 },
+      },
+    ],
+  };
 }
