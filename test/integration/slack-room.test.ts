@@ -260,6 +260,37 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
     expect(slack.acked.has(envelope)).toBe(true);
   });
 
+  it('two rooms on one store (two replicas): each approval is posted once, and either takes its click', async () => {
+    const twin = new SlackRoom({
+      settings: () => ({ channel: CHANNEL, approvers: { [ALICE]: 'alice' }, max_messages_per_minute: 50 }),
+      botToken: () => BOT,
+      api: slackWebApi(slack.apiUrl, undefined),
+      store,
+      desk: { get: (id) => desk.get(id), decide: (id, asked) => desk.decide(id, asked) },
+      logger: pino({ level: 'silent' }),
+      now: () => new Date(),
+    });
+    twin.start();
+    try {
+      const asks = Array.from({ length: 4 }, () => ask());
+      for (const a of asks) await messageFor(a.path);
+      await room.settled();
+      await twin.settled();
+      for (const a of asks) expect([...slack.messages.values()].filter((m) => JSON.stringify(m.blocks).includes(`Path: ${a.path}"`)).length).toBe(1);
+      for (const a of asks) {
+        const m = await messageFor(a.path);
+        expect(await twin.click(slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' }))).toBeUndefined();
+        await expect(a.held).resolves.toMatchObject({ outcome: 'once', by: 'slack:alice' });
+        await waitFor(() => (outcome(m).includes('Approved once') ? true : undefined), 'the message updated once');
+      }
+      await room.settled();
+      await twin.settled();
+      for (const a of asks) expect((await messageFor(a.path)).updates).toBe(1);
+    } finally {
+      await twin.stop();
+    }
+  });
+
   it('a flood of holds: at most max_messages_per_minute posted, one summary counting the rest', async () => {
     await room.settled();
     const posted = slack.calls.filter((c) => c.method === 'chat.postMessage').length;

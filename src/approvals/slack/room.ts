@@ -117,7 +117,8 @@ export class SlackRoom {
     const approvals = this.#o.store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
     let unposted = 0;
     for (const record of approvals.sort((a, b) => a.asked_at.localeCompare(b.asked_at))) {
-      const state = effectiveState(record, now);
+      // A yes for once spent by its request (used) reads as the yes it was: no second update.
+      const state = shownState(effectiveState(record, now));
       const message = messages.get(record.id);
       if (state === 'pending') {
         if (message !== undefined && !(message.ts === undefined && Date.parse(message.claimed_at) + STALE_CLAIM_MS < now.getTime())) continue;
@@ -176,7 +177,7 @@ export class SlackRoom {
       return true;
     });
     if (!mine) return;
-    const shown = state === record.state ? record : { ...record, state: state as ApprovalRecord['state'] };
+    const shown = shownState(record.state) === state ? record : { ...record, state: state as ApprovalRecord['state'] };
     try {
       await this.#o.api.call('chat.update', this.#o.botToken(), { channel: message.channel, ts: message.ts, ...endedMessage(shown) });
     } catch (err) {
@@ -337,4 +338,8 @@ function denyView(click: AdmittedClick): Record<string, unknown> {
       },
     ],
   };
+}
+
+function shownState(state: ApprovalRecord['state']): ApprovalRecord['state'] {
+  return state === 'used' ? 'approved' : state;
 }
