@@ -229,14 +229,31 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
   });
 
   it('Slack down or a wrong token: nothing is posted, the hold expires as its rule says, nothing is approved', async () => {
+    await room.settled();
     slack.down = true;
-    const a = ask({ waitMs: 1_500 });
-    await expect(a.held).rejects.toMatchObject({ code: 'approval_expired' });
-    slack.down = false;
+    const failed = () => logs.filter((l) => l.includes('Slack approvals: could not')).length;
+    const before = failed();
+    const a = ask({ waitMs: 3_000 });
+    try {
+      await expect(a.held).rejects.toMatchObject({ code: 'approval_expired' });
+    } finally {
+      slack.down = false;
+    }
+    // A failure pauses sending (5 s): no retry every second, no log line every second.
+    expect(failed() - before).toBe(1);
     botToken = 'xoxb-wrong';
-    const b = ask({ waitMs: 1_500 });
+    const b = ask({ waitMs: 8_000 });
     await expect(b.held).rejects.toMatchObject({ code: 'approval_expired' });
     botToken = BOT;
+    // Slack back: the next hold is posted.
+    const c = ask();
+    const m = await waitFor(
+      () => [...slack.messages.values()].find((x) => JSON.stringify(x.blocks).includes(`Path: ${c.path}"`)),
+      'a post once Slack is back',
+      15_000,
+    );
+    slack.clickBySocket({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
+    await expect(c.held).resolves.toMatchObject({ outcome: 'once' });
     expect([...slack.messages.values()].some((m) => JSON.stringify(m.blocks).includes(a.path) || JSON.stringify(m.blocks).includes(b.path))).toBe(false);
     expect(slack.calls.some((c) => c.token === 'xoxb-wrong')).toBe(true);
     expect(logs.join('\n')).toContain('invalid_auth');

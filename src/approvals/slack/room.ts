@@ -115,6 +115,8 @@ export class SlackRoom {
     const now = this.#o.now();
     const messages = new Map(this.#o.store.entries<SlackMessageRecord>(SLACK_PREFIX).map(([, m]) => [m.approval, m]));
     const approvals = this.#o.store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
+    // Slack failed a moment ago: nothing is sent until the pause ends (no retry storm, no log flood).
+    if (now.getTime() < this.#pausedUntil) return;
     let unposted = 0;
     for (const record of approvals.sort((a, b) => a.asked_at.localeCompare(b.asked_at))) {
       // A yes for once spent by its request (used) reads as the yes it was: no second update.
@@ -159,7 +161,7 @@ export class SlackRoom {
         draft.set(id, { approval: record.id, channel, ts, claimed_at: now.toISOString(), shows: 'pending' } satisfies SlackMessageRecord);
       });
     } catch (err) {
-      this.#pausedUntil = this.#o.now().getTime() + PAUSE_AFTER_FAILURE_MS;
+      this.#pause();
       await this.#o.store.update((draft) => void draft.delete(id));
       this.#o.logger.warn(
         { approval: record.id, err: { message: (err as Error).message } },
@@ -185,8 +187,13 @@ export class SlackRoom {
         const current = draft.get<SlackMessageRecord>(slackRecordId(record.id));
         if (current?.shows === state) draft.set(slackRecordId(record.id), { ...current, shows: message.shows });
       });
+      this.#pause();
       this.#o.logger.warn({ approval: record.id, err: { message: (err as Error).message } }, 'Slack approvals: could not update a message; retrying');
     }
+  }
+
+  #pause(): void {
+    this.#pausedUntil = this.#o.now().getTime() + PAUSE_AFTER_FAILURE_MS;
   }
 
   /** Past max_messages_per_minute: one message counts the approvals not posted, updated in place. */
@@ -202,6 +209,7 @@ export class SlackRoom {
         this.#summary = count === 0 ? undefined : { ...this.#summary, count };
       }
     } catch (err) {
+      this.#pause();
       this.#o.logger.warn({ err: { message: (err as Error).message } }, 'Slack approvals: could not post the summary');
     }
   }
