@@ -3,6 +3,7 @@ import type { Grant } from '../credentials/grant.ts';
 // running proxy's live parts. Route modules (src/admin/api/*.ts) take this and return their routes.
 
 import type { ApprovalDesk } from '../approvals/desk.ts';
+import type { SlackApprovals } from '../approvals/slack/index.ts';
 import type { AuditSink } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import type { MinuteCount } from '../observability/counting-audit.ts';
@@ -71,6 +72,8 @@ export interface AdminDeps {
   oauth: OAuthDeps;
   /** Requests rules send to a person: listed and answered here, let go wherever they are held. */
   approvals: Pick<ApprovalDesk, 'list' | 'get' | 'decide'>;
+  /** approvals.slack mode: http: the handler of Slack's callbacks (undefined otherwise: 404). */
+  slackInteractivity?: (() => SlackApprovals['interactivity']) | undefined;
   /** Aborted when the admin server starts closing: long-lived answers (event streams, device polls) end. Set by server.ts. */
   closing: AbortSignal;
 }

@@ -42,6 +42,7 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
     env,
     tokens: { tokens, renewing, minted: parts.minted, dispatcher: tokenEndpoints.dispatcher },
     approvals: parts.approvals,
+    slackInteractivity: () => parts.slack?.interactivity,
     proxyUrl: (credentials) => proxyUrlFor({ host: place.proxy.address, port: place.proxy.port }, credentials),
     oauth: { config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher },
   };

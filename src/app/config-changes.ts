@@ -18,6 +18,9 @@ export const RESTART_KEYS = [
   'oauth',
   'egress',
   'telemetry',
+  // Slack approvals: the room, its mode and its Socket Mode connection start with the process
+  // (the channel, approvers and secrets are read live, but adding or removing the section is not).
+  'approvals.slack',
 ] as const;
 
 /** Whether a changed key takes effect only after a restart (the key or a section above it is in RESTART_KEYS). */
@@ -27,7 +30,7 @@ export function needsRestart(key: string): boolean {
 
 // Where a change is named one level down (`grants.github`, `proxy.hosts`, `proxy.timeouts.idle`)
 // rather than as the whole section.
-const EXPANDED = new Set(['proxy', 'proxy.timeouts', 'admin', 'audit', 'oauth', 'providers', 'grants', 'agents']);
+const EXPANDED = new Set(['proxy', 'proxy.timeouts', 'admin', 'audit', 'oauth', 'providers', 'grants', 'agents', 'approvals']);
 
 /** The key paths whose value differs between two configs (names only: values may be sensitive). */
 export function changedKeys(before: Config, after: Config): string[] {

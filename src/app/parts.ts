@@ -34,6 +34,7 @@ import type { SpendLedgerApi } from '../spend/core/ledger.ts';
 import { hostname } from 'node:os';
 import { ApprovalDesk } from '../approvals/desk.ts';
 import { approvalNotifier, notifyPoster } from '../approvals/notify.ts';
+import type { SlackApprovals } from '../approvals/slack/index.ts';
 import { spendPart } from './spend-part.ts';
 import { budgetsInForce } from '../delegation/stored-budget.ts';
 import type { AuditExport } from '../audit-export/index.ts';
@@ -80,6 +81,8 @@ export interface Parts extends StartContext {
   readonly spending: Spending['spend'];
   /** Requests rules send to a person (approve: human), shared with the admin API through the store. */
   readonly approvals: ApprovalDesk;
+  /** approvals.slack, when set (and this process owns the admin listener). */
+  readonly slack: SlackApprovals | undefined;
   /** audit.export: the audit file's lines sent on to SIEMs (the only process, or a primary of workers; none in a worker). */
   readonly auditExport: AuditExport | undefined;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
@@ -122,6 +125,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   closers.add('upstream client', () => upstream.close());
   const tokenEndpoints = createUpstream({ resolve: live.lookupHost, extraCaFiles, headersTimeoutMs: config.oauth.token_timeout, egress, trust });
   closers.add('token-endpoint client', () => tokenEndpoints.close());
+  const webhook = approvalNotifier({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger });
   const approvals = new ApprovalDesk({
     store,
     audit: auditWriter,
@@ -129,12 +133,31 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     limits: () => live.config.approvals,
     now: options.now ?? (() => new Date()),
     holder: { host: hostname(), pid: process.pid, started_at: context.startedAt, ...(config.audit.replica ? { replica: config.audit.replica } : {}) },
-    notify: approvalNotifier({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
+    notify: (record) => {
+      webhook(record);
+      slack?.room.storeChanged();
+    },
   });
   await approvals.start();
   closers.add('approvals', () => approvals.stop());
+  // approvals.slack: in the process that owns the admin listener only (a worker's holds reach it
+  // through the store); loaded only when configured.
+  const ownsRoom = options.worker === undefined && options.announce !== false && options.announce !== 'contain';
+  const slack =
+    ownsRoom && config.approvals.slack !== undefined
+      ? (await import('../approvals/slack/index.ts')).startSlackApprovals({
+          config: () => live.config,
+          env,
+          dispatcher: tokenEndpoints.dispatcher,
+          store,
+          desk: approvals,
+          logger,
+          now: options.now ?? (() => new Date()),
+        })
+      : undefined;
+  if (slack) closers.add('slack approvals', () => slack.stop());
   // Store changes rebuild the tables, and let go a held request whose approval was answered elsewhere.
-  watchStore(store, live, logger, [() => approvals.storeChanged()]);
+  watchStore(store, live, logger, [() => approvals.storeChanged(), () => slack?.room.storeChanged()]);
   // Token endpoints are reached like upstreams (proxy.hosts, system CAs plus proxy.upstream_ca).
   // One lifecycle for every credential keyway renews itself (OAuth tokens, role credentials, minted
   // tokens): one Renewer, built once, given to each kind's facade.
@@ -211,6 +234,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     spend,
     spending,
     approvals,
+    slack,
     auditExport,
     ownPorts: new Set<number>(),
     listeners,

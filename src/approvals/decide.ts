@@ -13,6 +13,8 @@ export interface DecisionAsked {
   approve: boolean;
   /** The window asked for (--for); undefined: the rule's window, or once when it has none. */
   forMs?: number | undefined;
+  /** A yes for this request only, whatever the rule's window (Slack's Approve once). */
+  once?: boolean | undefined;
   /** Widen the window to the rule's path patterns (--pattern). */
   pattern?: boolean | undefined;
   reason?: string | undefined;
@@ -35,7 +37,7 @@ export function decideApproval(id: string, record: ApprovalRecord | undefined, a
   if (asked.forMs !== undefined && !(asked.forMs > 0 && asked.forMs <= MAX_WINDOW_MS)) {
     return { ok: false, code: 'usage', message: 'a window (--for) is more than 0 and at most 24h' };
   }
-  const windowMs = asked.forMs ?? record.window_ms;
+  const windowMs = asked.once ? 0 : (asked.forMs ?? record.window_ms);
   if (asked.pattern && windowMs === 0) {
     return { ok: false, code: 'usage', message: "--pattern widens a window: give one with --for (the rule's window is 0: once)" };
   }

@@ -289,7 +289,12 @@ export class ApprovalDesk {
       ...(ask.overrides !== undefined ? { overrides: ask.overrides } : {}),
       ...(ask.tool !== undefined ? { tool: ask.tool } : {}),
       purpose: ask.purpose ?? null,
-      body: ask.body.length === 0 ? null : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, ask.contentType, ask.contentEncoding) },
+      body:
+        ask.body.length === 0
+          ? null
+          : ask.rule.preview === 'none'
+            ? { bytes: ask.body.length, type, sha256, preview: null, withheld: true }
+            : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, ask.contentType, ask.contentEncoding) },
       asked_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttl).toISOString(),
       holder: held ? this.#options.holder : null,

@@ -39,6 +39,8 @@ export interface ApprovalBody {
   sha256: string;
   /** A bounded and redacted preview (preview.ts); null when the type is not previewed. */
   preview: string | null;
+  /** The rule said approval.preview: none: the preview is null by the rule's word, not the body's type. */
+  withheld?: true | undefined;
 }
 
 /** The process holding a request while it waits: so that a restart can tell its requests are gone. */

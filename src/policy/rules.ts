@@ -70,6 +70,8 @@ export interface RuleApproval {
   readonly windowMs: number;
   /** The rule's path globs (undefined: any path): what a yes widened with --pattern covers. */
   readonly paths: readonly string[] | undefined;
+  /** approval.preview: none shows no preview of the body to anyone asked. */
+  readonly preview?: 'redacted' | 'none' | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */
@@ -202,7 +204,13 @@ function compileRule(agentId: string, config: RuleConfig, index: number): Rule {
     mcp: mcp.length > 0,
     approval:
       config.approve === 'human'
-        ? Object.freeze({ rule: name, waitMs: config.approval?.wait ?? 120_000, windowMs: config.approval?.window ?? 0, paths: config.paths })
+        ? Object.freeze({
+            rule: name,
+            waitMs: config.approval?.wait ?? 120_000,
+            windowMs: config.approval?.window ?? 0,
+            paths: config.paths,
+            preview: config.approval?.preview ?? 'redacted',
+          })
         : undefined,
     matches: (request: PolicyRequest) => conditions.every((c) => c.holds(request)),
     matchesNearSpelling:

@@ -24,7 +24,7 @@ describe('approvals in the config', () => {
 
   it('reads wait: 0 and windows, and caps the wait at 30m', () => {
     const config = load([{ grant: 'gh', approve: 'human', approval: { wait: 0, window: '15m' } }]);
-    expect(config.agents['bot']!.rules[0]!.approval).toEqual({ wait: 0, window: 900_000 });
+    expect(config.agents['bot']!.rules[0]!.approval).toEqual({ wait: 0, window: 900_000, preview: 'redacted' });
     expect(refusal(() => load([{ grant: 'gh', approve: 'human', approval: { wait: '31m' } }]))).toContain('at most 30m');
   });
 

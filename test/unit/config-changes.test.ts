@@ -32,3 +32,13 @@ describe('changedKeys', () => {
     for (const key of changed) expect(RESTART_KEYS).toContain(key);
   });
 });
+
+describe('approvals.slack on reload', () => {
+  it('is named one level down, and a restart applies it', async () => {
+    const { needsRestart } = await import('../../src/app/config-changes.ts');
+    const slack = { bot_token: 'env:B', signing_secret: 'env:S', channel: 'C0APPROVE', mode: 'http', approvers: { U0ALICE: 'alice' } };
+    const changed = changedKeys(load({}), load({ approvals: { slack, max_pending: 5 } }));
+    expect(changed).toEqual(['approvals.max_pending', 'approvals.slack']);
+    expect(changed.filter(needsRestart)).toEqual(['approvals.slack']);
+  });
+});

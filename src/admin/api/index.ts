@@ -13,6 +13,7 @@ import { operateRoutes } from './operate.ts';
 import { overviewRoutes } from './overview.ts';
 import { policyRoutes } from './policy.ts';
 import { sessionRoutes, type SessionDeps } from './session.ts';
+import { slackRoutes } from './slack.ts';
 import { spendRoutes } from './spend.ts';
 
 /** `table()` is the finished table, for the routes that describe it (/api/openapi.json). */
@@ -24,6 +25,7 @@ export function adminRoutes(deps: AdminDeps, table: () => readonly Route[], sess
     ...agentRoutes(deps),
     ...delegationRoutes(deps),
     ...approvalRoutes(deps),
+    ...slackRoutes(deps),
     ...auditRoutes(deps),
     ...oauthRoutes(deps),
     ...sessionRoutes(session),

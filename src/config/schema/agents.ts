@@ -94,6 +94,9 @@ export const ruleSchema = z
           .refine((ms) => ms <= MAX_APPROVAL_WAIT_MS, { message: `expected at most ${formatDuration(MAX_APPROVAL_WAIT_MS)}` })
           .default(120_000),
         window: zeroOrDuration.default(0),
+        // none: no preview of the body anywhere a person is asked (Slack, the webhook, the
+        // dashboard, the CLI); only its size, type and hash. For bodies that are secret as a whole.
+        preview: z.enum(['redacted', 'none']).default('redacted'),
       })
       .optional(),
   })

@@ -5,6 +5,7 @@ import type { injectSchema } from '../grant-fields.ts';
 import { GRANT_ID } from '../ids.ts';
 import { agentSchema, type ruleSchema } from './agents.ts';
 import { exportTargetSchema } from './audit-export.ts';
+import { slackSchema } from './slack.ts';
 import { identitiesSchema } from './identities.ts';
 import { budgetsSchema, pricingSchema } from './spend.ts';
 import { checkBudgetNames } from './spend-names.ts';
@@ -183,6 +184,8 @@ const configObject = z.strictObject({
       max_held_body: byteSize.default(1024 * 1024),
       // How long an approval asked with wait: 0 stays open for a person to answer.
       pending_ttl: positiveDuration.default(15 * 60_000),
+      // Pending approvals posted to a Slack channel, answered with its buttons (src/approvals/slack/).
+      slack: slackSchema.optional(),
     })
     .prefault({}),
   oauth: z
