@@ -1,6 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BodyGuard, ReadWhole } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
+import { anomaly } from './anomaly.ts';
+import { anomalyTaught } from './anomaly-taught.ts';
 import { approval } from './approval.ts';
 import { auditCommit } from './audit-commit.ts';
 import { auditReady } from './audit-ready.ts';
@@ -84,7 +86,11 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   mcp,
   limits,
   budget,
+  // Unusual use against the agent's own history: marked, or held for the approval stage to ask.
+  anomaly,
   approval,
+  // A held unusual request a person let through: its history learns it.
+  anomalyTaught,
   signingPlan,
   capture,
   credential,
