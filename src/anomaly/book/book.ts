@@ -16,6 +16,7 @@ interface BookStore {
 }
 
 interface Pending {
+  agent: string;
   window: number;
   perMs: number;
   n: number;
@@ -39,10 +40,28 @@ export class AnomalyBook {
 
   /** The signals this request raises against the agent's history. */
   judge(agent: string, seen: Seen, settings: AnomalySettings, now: Date): Signal[] {
+    return judge(this.#withEarlierCounts(agent, settings, now), seen, settings, now, this.#pendingNow(agent, settings, now));
+  }
+
+  /**
+   * The record with this process's counts of windows already closed and not yet stored folded in:
+   * else those windows would read as idle, and the baseline as lower than it is.
+   */
+  #withEarlierCounts(agent: string, settings: AnomalySettings, now: Date): AnomalyRecord | undefined {
+    const record = this.record(agent);
     const burst = settings.burst;
-    const mine = this.#pending.get(agent);
-    const pending = burst !== undefined && mine !== undefined && mine.window === windowOf(now.getTime(), burst.perMs) ? mine.n : 0;
-    return judge(this.record(agent), seen, settings, now, pending);
+    if (burst === undefined) return record;
+    const current = windowOf(now.getTime(), burst.perMs);
+    const earlier = [...this.#pending.values()]
+      .filter((p) => p.agent === agent && p.perMs === burst.perMs && p.window < current && p.n > 0)
+      .sort((a, b) => a.window - b.window);
+    return earlier.reduce((r, p) => addCounts(r, p.window, p.n, p.perMs, p.window), record ?? emptyRecord());
+  }
+
+  /** Requests of the agent's current window this process counted and has not stored. */
+  #pendingNow(agent: string, settings: AnomalySettings, now: Date): number {
+    const burst = settings.burst;
+    return burst === undefined ? 0 : (this.#pending.get(pendingKey(agent, windowOf(now.getTime(), burst.perMs), burst.perMs))?.n ?? 0);
   }
 
   /** One request admitted: counted toward the agent's window (stored within a second). */
@@ -50,13 +69,11 @@ export class AnomalyBook {
     const burst = settings.burst;
     if (burst === undefined) return;
     const window = windowOf(now.getTime(), burst.perMs);
-    const mine = this.#pending.get(agent);
-    if (mine !== undefined && mine.window === window && mine.perMs === burst.perMs) mine.n++;
-    else {
-      // A new window with counts of the last not yet stored: those go first, then this one starts.
-      if (mine !== undefined && mine.n > 0) void this.flush().catch(() => undefined);
-      this.#pending.set(agent, { window, perMs: burst.perMs, n: 1 });
-    }
+    const key = pendingKey(agent, window, burst.perMs);
+    const mine = this.#pending.get(key);
+    if (mine !== undefined) mine.n++;
+    // One entry per agent and window: a window's counts not yet stored stay apart from the next's.
+    else this.#pending.set(key, { agent, window, perMs: burst.perMs, n: 1 });
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       void this.flush().catch(() => undefined);
@@ -71,27 +88,30 @@ export class AnomalyBook {
   /** The request (and the signals it raised: an alert, or a person's yes) learned into the agent's history. */
   learn(agent: string, seen: Seen, signals: readonly Signal[], settings: AnomalySettings, now: Date): Promise<void> {
     const id = anomalyRecordId(agent);
+    const pending = this.#pendingNow(agent, settings, now);
     return this.#store.update((draft) => {
-      draft.set(id, learn(draft.get<AnomalyRecord>(id) ?? emptyRecord(), seen, signals, settings, now.getTime()));
+      draft.set(id, learn(draft.get<AnomalyRecord>(id) ?? emptyRecord(), seen, signals, settings, now.getTime(), pending));
     });
   }
 
   /** Adds the counts this process holds to the store, in one update. */
   flush(): Promise<void> {
     if (this.#flushing) return this.#flushing.then(() => this.flush());
-    const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([agent, p]) => ({ agent, p, adding: p.n }));
+    const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([key, p]) => ({ key, p, adding: p.n }));
     if (due.length === 0) return Promise.resolve();
     const flushing = this.#store
       .update((draft) => {
-        for (const { agent, p, adding } of due) {
-          const id = anomalyRecordId(agent);
+        // Oldest window first: a record is rolled forward only after the counts of the windows before.
+        for (const { p, adding } of [...due].sort((a, b) => a.p.window - b.p.window)) {
+          const id = anomalyRecordId(p.agent);
           draft.set(id, addCounts(draft.get<AnomalyRecord>(id) ?? emptyRecord(), p.window, adding, p.perMs, p.window));
         }
       })
       .then(() => {
-        for (const { agent, p, adding } of due) {
+        for (const { key, p, adding } of due) {
           p.n -= adding;
-          if (p.n === 0 && this.#pending.get(agent) === p && p.window + p.perMs <= Date.now()) this.#pending.delete(agent);
+          // Kept while its window may still count (judge reads it); a closed one stored whole goes.
+          if (p.n === 0 && p.window + p.perMs <= Date.now()) this.#pending.delete(key);
         }
       })
       .finally(() => {
@@ -107,4 +127,8 @@ export class AnomalyBook {
     this.#timer = undefined;
     await this.flush();
   }
+}
+
+function pendingKey(agent: string, window: number, perMs: number): string {
+  return `${agent}\0${window}\0${perMs}`;
 }

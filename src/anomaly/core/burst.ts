@@ -14,6 +14,7 @@ export const ALPHA = 0.25;
 export const MAX_STEP_GROWTH = 1.1;
 export const MAX_DAY_GROWTH = 2;
 export const MIN_BASELINE = 2;
+export const TAUGHT_HEADROOM = 2;
 /** Closed windows folded in at most, one after the other (the rest of a long idle spell: the baseline is decayed as far as it goes). */
 const MAX_STEPS = 64;
 
@@ -83,9 +84,12 @@ export function burstWhy(state: BurstState, pending: number, settings: BurstSett
   return `${seen} requests in this ${formatPer(settings.perMs)} window, over ${settings.factor} × its baseline of ${Math.max(state.baseline, MIN_BASELINE).toFixed(1)}`;
 }
 
-/** A person let a burst through: the baseline rises so that this window's rate is no longer one. */
+/**
+ * A person let a burst through: the baseline rises so that this window may reach twice the count
+ * it had (TAUGHT_HEADROOM), so the agent's next requests at this rate are usual.
+ */
 export function teachBurst(state: BurstState, settings: BurstSettings): BurstState {
-  const needed = (state.count + 1) / settings.factor;
+  const needed = (TAUGHT_HEADROOM * (state.count + 1)) / settings.factor;
   return state.baseline >= needed ? state : { ...state, baseline: needed, dayBase: Math.max(state.dayBase, needed) };
 }
 

@@ -45,8 +45,12 @@ export function emptyRecord(): AnomalyRecord {
   return { grants: {}, hours: [] };
 }
 
-/** The record with what `seen` showed learned (a request let through as usual, an alert, or a person's yes). */
-export function learn(record: AnomalyRecord, seen: Seen, signals: readonly Signal[], settings: AnomalySettings, now: number): AnomalyRecord {
+/**
+ * The record with what `seen` showed learned (a request let through as usual, an alert, or a
+ * person's yes). `pending`: requests of the current window this process has not stored yet (a
+ * taught burst counts them; they are stored by their own flush).
+ */
+export function learn(record: AnomalyRecord, seen: Seen, signals: readonly Signal[], settings: AnomalySettings, now: number, pending = 0): AnomalyRecord {
   const grants = { ...record.grants };
   let history = grants[seen.grant];
   if (history === undefined && Object.keys(grants).length < MAX_GRANTS) history = { methods: [], classes: [] };
@@ -62,7 +66,9 @@ export function learn(record: AnomalyRecord, seen: Seen, signals: readonly Signa
       : [...record.hours, seen.hourOfWeek].slice(0, 168);
   let burst = record.burst;
   if (settings.burst !== undefined && signals.some((s) => s.name === 'burst')) {
-    burst = teachBurst(rollBurst(burst ?? freshBurst(now, settings.burst.perMs), now, settings.burst.perMs), settings.burst);
+    const rolled = rollBurst(burst ?? freshBurst(now, settings.burst.perMs), now, settings.burst.perMs);
+    const taught = teachBurst({ ...rolled, count: rolled.count + pending }, settings.burst);
+    burst = { ...rolled, baseline: taught.baseline, dayBase: taught.dayBase };
   }
   return { grants, hours, ...(burst !== undefined ? { burst } : {}) };
 }

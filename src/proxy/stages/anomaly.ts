@@ -45,7 +45,9 @@ export const anomaly: HeadStage = {
     if (settings.mode === 'alert') {
       book.count(agent.id, settings, now);
       book.alert(alertPayload(request, seen, signals, now), agent.id);
-      return book.learn(agent.id, seen, signals, settings, now).catch((err: Error) => failedToLearn(request, err));
+      // An alert teaches what was new, never a burst: only a person's yes raises the baseline past its caps.
+      const taught = signals.filter((s) => s.name !== 'burst');
+      return book.learn(agent.id, seen, taught, settings, now).catch((err: Error) => failedToLearn(request, err));
     }
     hold(request, seen, signals, settings, config.wait, config.max_holds_per_agent, now);
     return undefined;

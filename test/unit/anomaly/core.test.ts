@@ -70,7 +70,7 @@ describe('the burst baseline', () => {
     const busy: BurstState = { ...freshBurst(T0, MIN), baseline: 40, dayBase: 40 };
     expect(rollBurst(busy, T0 + 30 * MIN, MIN).baseline).toBeLessThan(1);
     const taught = teachBurst({ ...freshBurst(T0, MIN), count: 30 }, BURST);
-    expect(taught.baseline).toBeCloseTo(31 / 5, 5);
+    expect(taught.baseline).toBeCloseTo((2 * 31) / 5, 5);
     expect(burstWhy(taught, 0, BURST)).toBeUndefined();
   });
 
