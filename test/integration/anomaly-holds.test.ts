@@ -9,13 +9,14 @@
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient, type AdminClient } from '../helpers/admin-api.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -315,5 +316,62 @@ describe('anomaly: unusual use held for a person, or marked', () => {
     expect(asked.rule).toBe('anomaly: burst');
     await answer(asked.id, 'deny');
     expect(await over).toMatchObject({ status: 403, code: 'approval_denied' });
+  });
+});
+
+describe('anomaly: the signals in a Cedar policy’s context', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let agent: ProxyAgent;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({
+      requireAuthorization: `Bearer ${SECRET}`,
+      handler: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+        return true;
+      },
+    });
+    // <home>/policies/*.cedar: read at start, the home's own.
+    const home = makeHome();
+    mkdirSync(join(home, 'policies'), { recursive: true });
+    const file = join(home, 'policies', 'signals.cedar');
+    writeFileSync(
+      file,
+      '@id("no-new-methods")\nforbid (principal == Agent::"cedarbot", action, resource) when { context has signal && context.signal.contains("new_method") };\n',
+      { mode: 0o600 },
+    );
+    proxy = await startProxy({
+      home,
+      grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
+      env: { CEDARBOT_KEY: 'cedarbot-key' },
+      config: {
+        anomaly: { mode: 'alert' },
+        agents: { cedarbot: { key: 'env:CEDARBOT_KEY', grants: ['api'], rules: [{ grant: 'api', methods: ['GET', 'DELETE'] }] } },
+      },
+    });
+    agent = new ProxyAgent({ uri: `http://cedarbot:cedarbot-key@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    for (const text of [readFileSync(proxy.auditPath, 'utf8'), ...proxy.logs]) expect(findLeak(text, SECRET)).toBeUndefined();
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  const send = async (method: string, path: string) => {
+    const res = await request(`https://api.example.test:${upstream.port}${path}`, { dispatcher: agent, method: method as 'GET' });
+    await res.body.dump();
+    return { status: res.statusCode, code: res.headers['x-keyway-error'] };
+  };
+
+  it('a forbid reading context.signal refuses a method the agent never used, and not one it has', async () => {
+    expect(await send('GET', '/c/x/1')).toMatchObject({ status: 200 }); // first_use: marked, not refused
+    expect(await send('DELETE', '/c/x/1')).toMatchObject({ status: 403, code: 'rule_denied' });
+    expect(await send('GET', '/c/x/2')).toMatchObject({ status: 200 });
+    const refused = (proxy.auditLines() as Line[]).find((l) => l['method'] === 'DELETE');
+    expect(JSON.stringify(refused)).toContain('no-new-methods');
+    expect(upstream.seen.filter((s) => s.method === 'DELETE')).toHaveLength(0);
   });
 });

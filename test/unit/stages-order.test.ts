@@ -31,6 +31,7 @@ describe('the request path', () => {
       'placeholders',
       'purpose',
       'audit-ready',
+      'anomaly-signals (injected)',
       'access (injected)',
       'delegation (injected)',
       'purpose-required (injected)',

@@ -10,11 +10,11 @@ export const anomalyTaught: HeadStage = {
   injected: true,
   run(request) {
     const held = request.anomaly;
-    if (held === undefined) return;
+    if (held === undefined || !held.held) return;
     const agent = request.conn.agent.id;
     const book = request.conn.anomalies.anomaly;
     book.count(agent, held.tuning, held.at);
-    return book.learn(agent, held.seen, held.signals, held.tuning, request.conn.decisions.now()).catch((err: Error) => {
+    return book.learn(agent, held.seen, held.signals, held.tuning, held.at).catch((err: Error) => {
       request.conn.records.logger.warn({ agent, err: { message: err.message } }, 'anomaly: the agent history could not be written');
     });
   },
