@@ -9,7 +9,8 @@
 import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyAgent, request } from 'undici';
@@ -373,5 +374,24 @@ describe('anomaly: the signals in a Cedar policy’s context', () => {
     const refused = (proxy.auditLines() as Line[]).find((l) => l['method'] === 'DELETE');
     expect(JSON.stringify(refused)).toContain('no-new-methods');
     expect(upstream.seen.filter((s) => s.method === 'DELETE')).toHaveLength(0);
+  });
+
+  it('keyway policy test replays the recorded signals: a candidate forbidding a first use would have refused exactly that line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyway-anomaly-candidate-'));
+    const candidate = join(dir, 'first.cedar');
+    writeFileSync(
+      candidate,
+      '@id("no-first-use")\nforbid (principal, action, resource) when { context has signal && context.signal.contains("first_use") };\n',
+      {
+        mode: 0o600,
+      },
+    );
+    const r = await proxy.cli(['policy', 'test', '--policy', candidate, '--agent', 'cedarbot', '--json']);
+    const report = JSON.parse(r.stdout) as { differing: Array<{ seq: number; verdict: string; deciding: string[] }> };
+    const seqOf = (method: string, path: string) => (proxy.auditLines() as Line[]).find((l) => l['method'] === method && l.path === path)?.['seq'];
+    const first = report.differing.find((d) => d.seq === seqOf('GET', '/c/x/1'));
+    expect(first).toMatchObject({ verdict: 'deny', deciding: ['no-first-use'] });
+    // The same agent's usual request carried no signal: the candidate leaves it allowed.
+    expect(report.differing.find((d) => d.seq === seqOf('GET', '/c/x/2'))).toBeUndefined();
   });
 });

@@ -32,6 +32,8 @@ export const anomalySignals: HeadStage = {
     const seen = seenOf(request, settings, now);
     const signals = request.conn.anomalies.anomaly.judge(agent.id, seen, settings, now);
     request.anomaly = { seen, signals, tuning: settings, at: now, held: false };
+    // On the line from here: a request the policy refuses for a signal says which (and `policy test` replays it).
+    if (signals.length > 0) request.draft.event.signal = signals.map((s) => ({ name: s.name, why: s.why }));
   },
 };
 
