@@ -395,3 +395,43 @@ describe('anomaly: the signals in a Cedar policy’s context', () => {
     expect(report.differing.find((d) => d.seq === seqOf('GET', '/c/x/2'))).toBeUndefined();
   });
 });
+
+describe('anomaly: a hold nobody answers', () => {
+  let upstream: TestUpstream;
+  let proxy: TestProxy;
+  let agent: ProxyAgent;
+
+  beforeAll(async () => {
+    upstream = await startUpstream({ requireAuthorization: `Bearer ${SECRET}` });
+    proxy = await startProxy({
+      grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
+      env: { SLOW_KEY: 'slow-key' },
+      config: {
+        anomaly: { mode: 'hold', wait: '1s' },
+        agents: { slow: { key: 'env:SLOW_KEY', grants: ['api'], rules: [{ grant: 'api', methods: ['GET'] }] } },
+      },
+    });
+    agent = new ProxyAgent({ uri: `http://slow:slow-key@127.0.0.1:${proxy.port}`, requestTls: { ca: readFileSync(proxy.caPath, 'utf8') } });
+  });
+
+  afterAll(async () => {
+    await agent?.close();
+    for (const text of [readFileSync(proxy.auditPath, 'utf8'), ...proxy.logs]) expect(findLeak(text, SECRET)).toBeUndefined();
+    await proxy?.stop();
+    await upstream?.close();
+  });
+
+  it('expires (403 approval_expired, nothing sent) and teaches nothing: the same first use is held again', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`https://api.example.test:${upstream.port}/q/x/1`, { dispatcher: agent });
+      await res.body.dump();
+      expect({ status: res.statusCode, code: res.headers['x-keyway-error'] }).toEqual({ status: 403, code: 'approval_expired' });
+    }
+    expect(upstream.seen).toHaveLength(0);
+    const held = await waitFor(() => {
+      const found = (proxy.auditLines() as Line[]).filter((l) => l.path === '/q/x/1' && l['decision'] !== 'approval');
+      return found.length >= 2 ? found : undefined;
+    }, 'both lines');
+    expect(held.map((l) => l.signal?.map((s) => s.name))).toEqual([['first_use'], ['first_use']]);
+  });
+});
