@@ -39,7 +39,8 @@ import { spendPart } from './spend-part.ts';
 import { budgetsInForce } from '../delegation/stored-budget.ts';
 import type { AuditExport } from '../audit-export/index.ts';
 import { keywayVersion } from '../version.ts';
-import type { Spending } from '../proxy/stages/views.ts';
+import type { Anomalies, Spending } from '../proxy/stages/views.ts';
+import { AnomalyBook } from '../anomaly/book/book.ts';
 
 /** What start has in hand before it builds: the options, the opened services and the CA. */
 export interface StartContext {
@@ -83,6 +84,8 @@ export interface Parts extends StartContext {
   readonly approvals: ApprovalDesk;
   /** approvals.slack, when set (and this process owns the admin listener). */
   readonly slack: SlackApprovals | undefined;
+  /** The agents' histories (config anomaly:), in the store; alerts told through approvals.notify. */
+  readonly anomaly: Anomalies['anomaly'];
   /** audit.export: the audit file's lines sent on to SIEMs (the only process, or a primary of workers; none in a worker). */
   readonly auditExport: AuditExport | undefined;
   /** The proxy never connects to its own listeners (a loop): filled in as each one binds. */
@@ -190,6 +193,19 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     notify: notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger }),
     logger,
   });
+  // anomaly: each agent's history in the store (counts added every second, and at stop); an alert is
+  // told as a budget's warning is; holds waiting are read from the approval records every process shares.
+  const book = new AnomalyBook(store);
+  closers.add('anomaly counts', () => book.close());
+  const tell = notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger });
+  const anomaly: Anomalies['anomaly'] = {
+    judge: (...args) => book.judge(...args),
+    count: (...args) => book.count(...args),
+    learn: (...args) => book.learn(...args),
+    wouldLearn: (...args) => book.wouldLearn(...args),
+    alert: (payload, agent) => tell(payload, { anomaly: agent }),
+    holdsWaiting: (agent) => approvals.list().filter((r) => r.state === 'pending' && r.agent === agent && r.rule.includes('anomaly: ')).length,
+  };
   // audit.export follows the audit file from a cursor of its own, in `keyway start` only: a worker
   // leaves it to its primary, and `keyway fetch`'s and `run --contain`'s own keyways to the home's
   // keyway (its next start sends what they wrote).
@@ -235,6 +251,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
     spending,
     approvals,
     slack,
+    anomaly,
     auditExport,
     ownPorts: new Set<number>(),
     listeners,

@@ -70,6 +70,7 @@ export function proxyRuntime(parts: Parts, proxyAddress: () => AddressInfo | und
     quotas: parts.quotas,
     spend: parts.spending,
     approvals: parts.approvals,
+    anomaly: parts.anomaly,
     resolve: live.resolve,
     logger: parts.logger,
     grantUsed: (id) => usage.touch(id),

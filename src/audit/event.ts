@@ -145,6 +145,12 @@ export interface AuditEvent {
   cost_usd?: number | undefined;
   price?: 'fallback' | undefined;
   unpriced?: true | undefined;
+  /**
+   * Unusual use the agent's own history shows (config anomaly:, src/anomaly/): each signal's name
+   * and why (`first_use`, `new_host`, `new_method`, `burst`, `off_hours`). Under `alert` the request
+   * went on marked; under `hold` it waited for a person (its `approval` says what they said).
+   */
+  signal?: Array<{ name: string; why: string }> | undefined;
   /** A model budget's name (`budgets[0]`) that refused or held this request, or was passed its warn_at. */
   budget?: string | undefined;
   /** The identity an agent proved with an identity token (config identities:): its issuer and subject. */

@@ -85,6 +85,7 @@ export function queryOf(request: ProofRequest, grant: string, tool?: string): Po
     now: request.time,
     source: request.sourceIp,
     mcpTool: tool,
+    signals: request.signals,
   });
 }
 

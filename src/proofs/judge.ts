@@ -35,6 +35,8 @@ export interface ProofRequest {
   readonly overridePaths?: readonly string[] | undefined;
   /** On an MCP endpoint: the JSON-RPC methods it carried, and a tools/call's tool (judged as the proxy's mcp stage judges them). */
   readonly mcp?: { readonly methods: readonly string[]; readonly tool: string | undefined } | undefined;
+  /** The anomaly signals raised (a recorded line's `signal`): Cedar's context.signal; undefined: none recorded. */
+  readonly signals?: readonly string[] | undefined;
 }
 
 export interface ProofVerdict {

@@ -32,6 +32,8 @@ export interface RecordedRequest {
   readonly overridePaths: readonly string[];
   /** The path was recorded cut (over 1 KiB): the policy cannot be asked about the path that was sent. */
   readonly pathCut: boolean;
+  /** The anomaly signals the line names (its `signal`), replayed as Cedar's context.signal. */
+  readonly signals: readonly string[] | undefined;
 }
 
 export interface RecordedMcp {
@@ -91,5 +93,15 @@ export function recordedRequest(line: AuditLine): RecordedRequest | undefined {
     // Joined with commas as written; a comma inside a path is a literal one, so split only before a `/`.
     overridePaths: line.path_override === undefined ? [] : line.path_override.split(/,(?=\/)/),
     pathCut: line.path_truncated === true,
+    signals: signalNames(extra['signal']),
   };
+}
+
+/** A line's `signal` (anomaly: [{name, why}]) as the names Cedar reads; anything else: none. */
+function signalNames(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const names = value
+    .map((s) => (typeof s === 'object' && s !== null ? (s as { name?: unknown }).name : undefined))
+    .filter((n): n is string => typeof n === 'string');
+  return names.length > 0 ? names : undefined;
 }

@@ -85,6 +85,7 @@ export function judgeRecorded(candidate: Candidate, request: RecordedRequest): P
     mcp: request.mcp,
     overrideMethods: request.overrideMethods,
     overridePaths: request.overridePaths,
+    signals: request.signals,
   });
 }
 

@@ -6,7 +6,7 @@ import type { IdentityVerifier } from '../identity-tokens/verifier.ts';
 import type { RouteDecision } from '../policy/access.ts';
 import type { Decisions, Issuing, Records, Transport } from './contract.ts';
 import type { ProxyRuntime } from './runtime.ts';
-import type { Captures, Spending } from './stages/views.ts';
+import type { Anomalies, Captures, Spending } from './stages/views.ts';
 import { formatAuthority, type Target } from './target.ts';
 import { type SignIn, signInOf, standingOf } from './agent-standing.ts';
 import { ModelMemo } from './stages/model-memo.ts';
@@ -52,6 +52,7 @@ export class Connection {
   readonly records: Records;
   readonly transport: Transport;
   readonly spending: Spending;
+  readonly anomalies: Anomalies;
   readonly target: Target;
   /** When the connection was accepted (epoch ms): proxy.timeouts.max_connection_age counts from here. */
   readonly openedAt = Date.now();
@@ -81,6 +82,7 @@ export class Connection {
     this.records = runtime;
     this.transport = runtime;
     this.spending = runtime;
+    this.anomalies = runtime;
     this.target = target;
     this.#signedIn = agent;
     this.#agent = agent;

@@ -33,5 +33,7 @@ export function policyQuery(
     now: judged.now,
     source: judged.source,
     mcpTool,
+    // Judged before the rules (stage anomaly-signals) so a policy may read them: context.signal.
+    signals: request.anomaly?.signals.map((s) => s.name),
   });
 }

@@ -42,6 +42,9 @@ const LAYERS: Record<string, number> = {
   // Request and byte quotas per UTC day: the store records and the ledger that reserves them in blocks
   // (it writes through the store's update, which it takes as a parameter, not by importing credentials).
   quotas: 2.2,
+  // Anomaly holds are one room of two modules (see ROOMS). Its core: path classes, the burst baseline,
+  // hours, the per-agent record and the signals judged against it (pure; reads the config's types).
+  'anomaly/core': 2.3,
   // Login capture is one room of two modules (see ROOMS); its type stays a type's folder
   // (credentials/types/login_capture/). Its core, below credentials, whose grants compile its settings
   // and whose listing shows its logins: placeholders, settings, the judge of a login host's answers,
@@ -58,6 +61,8 @@ const LAYERS: Record<string, number> = {
   proofs: 3.2,
   // Spend's ledger: the counts kept in the store (and the journal beside it), above the store it writes.
   'spend/ledger': 3.1,
+  // The agents' histories kept in the store (it writes through the store's update, taken as a parameter).
+  'anomaly/book': 3.1,
   // Login capture's records kept in the store (the book the proxy saves and resolves them with, pruning, orphans).
   'capture/store': 3.1,
   // audit.export: the audit file's lines, from a cursor of their own, sent on as OCSF, CEF or syslog
@@ -109,7 +114,7 @@ const LAYERS: Record<string, number> = {
 const TYPES = join(SRC, 'credentials/types');
 
 /** Folders of src/ that group modules for their reader: each entry in one is a module of its own, with its own layer. */
-const ROOMS = ['observability', 'spend', 'capture', 'profiles'];
+const ROOMS = ['observability', 'spend', 'capture', 'profiles', 'anomaly'];
 const CONFIG_PART = /^(?:fields\.ts|type-fields\.ts|values\.ts|[a-z-]+-fields\.ts|[a-z0-9_]+\/fields\.ts|[a-z0-9_]+\/fields\/.*)$/;
 
 function moduleOf(file: string): string {
@@ -224,7 +229,7 @@ function typeFolderViolations(): string[] {
  * A feature's room is imported in src/proxy/ only by the stages (issue 87): the driver and its
  * contract reach a feature through a view (contract.ts, stages/views.ts) or a stage.
  */
-const FEATURE_ROOMS = ['spend', 'quotas', 'capture'];
+const FEATURE_ROOMS = ['spend', 'quotas', 'capture', 'anomaly'];
 
 function roomImportsInProxy(withStages = false): string[] {
   const out: string[] = [];

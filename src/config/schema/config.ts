@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { injectSchema } from '../grant-fields.ts';
 import { GRANT_ID } from '../ids.ts';
 import { agentSchema, type ruleSchema } from './agents.ts';
+import { anomalySchema } from './anomaly.ts';
 import { exportTargetSchema } from './audit-export.ts';
 import { slackSchema } from './slack.ts';
 import { identitiesSchema } from './identities.ts';
@@ -188,6 +189,8 @@ const configObject = z.strictObject({
       slack: slackSchema.optional(),
     })
     .prefault({}),
+  // Unusual credential use, read from each agent's own history (src/anomaly/, docs/anomaly.md).
+  anomaly: anomalySchema,
   oauth: z
     .strictObject({
       refresh_skew: duration.default(60_000),

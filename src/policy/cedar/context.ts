@@ -40,6 +40,7 @@ export function cedarContext(context: PolicyContext): Record<string, CedarValue>
   if (context.model !== undefined) out['model'] = context.model;
   const spend = context.spendTodayUsd;
   if (spend !== undefined && Number.isFinite(spend) && Math.abs(spend) < DECIMAL_LIMIT) out['spend_today_usd'] = extension('decimal', spend.toFixed(4));
+  if (context.signals !== undefined) out['signal'] = [...new Set(context.signals)].sort();
   return out;
 }
 

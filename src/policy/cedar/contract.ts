@@ -36,6 +36,8 @@ export interface PolicyContext {
   readonly mcpTool?: string | undefined;
   readonly model?: string | undefined;
   readonly spendTodayUsd?: number | undefined;
+  /** The anomaly signals the agent's own history raised (src/anomaly/); undefined where anomaly is off for it. */
+  readonly signals?: readonly string[] | undefined;
 }
 
 /** One question: may this agent (and each of its parents, once delegation lands) do this on this grant? */

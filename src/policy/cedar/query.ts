@@ -19,6 +19,8 @@ export interface RequestFacts {
   readonly now: Date;
   readonly source: string;
   readonly mcpTool?: string | undefined;
+  /** The anomaly signals raised (stage anomaly-signals; a recorded line's `signal`). */
+  readonly signals?: readonly string[] | undefined;
 }
 
 export function policyQueryOf(facts: RequestFacts): PolicyQuery {
@@ -37,6 +39,7 @@ export function policyQueryOf(facts: RequestFacts): PolicyQuery {
       time: facts.now,
       sourceIp: facts.source,
       mcpTool: facts.mcpTool,
+      ...(facts.signals !== undefined ? { signals: facts.signals } : {}),
     },
   };
 }

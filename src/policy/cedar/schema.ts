@@ -42,6 +42,7 @@ type RequestContext = {
   mcp_tool?: String,         // mcp_call: the tool a tools/call names
   model?: String,            // a model host's request: the model it names
   spend_today_usd?: __cedar::decimal, // what the agent spent today (UTC) on metered hosts
+  signal?: Set<String>,      // anomaly signals its own history raised (first_use new_host new_method burst off_hours); absent where anomaly is off
 };
 
 // request: one HTTP request through keyway. mcp_call: one JSON-RPC tools/call on an MCP endpoint

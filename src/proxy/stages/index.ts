@@ -1,6 +1,9 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { BodyGuard, ReadWhole } from '../leak-guard/response-guard.ts';
 import { access } from './access.ts';
+import { anomaly } from './anomaly.ts';
+import { anomalySignals } from './anomaly-signals.ts';
+import { anomalyTaught } from './anomaly-taught.ts';
 import { approval } from './approval.ts';
 import { auditCommit } from './audit-commit.ts';
 import { auditReady } from './audit-ready.ts';
@@ -77,6 +80,8 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   purpose,
   auditReady,
   // Only when a grant was chosen: the request gets its credential.
+  // Judged against the agent's own history before the rules, so a policy may read the signals.
+  anomalySignals,
   access,
   // A delegated agent's request, asked of every ancestor too.
   delegation,
@@ -84,7 +89,11 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   mcp,
   limits,
   budget,
+  // Unusual use against the agent's own history: marked, or held for the approval stage to ask.
+  anomaly,
   approval,
+  // A held unusual request a person let through: its history learns it.
+  anomalyTaught,
   signingPlan,
   capture,
   credential,

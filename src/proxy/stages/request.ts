@@ -14,6 +14,7 @@ import type { JsonRpcId } from '../../mcp/json-rpc.ts';
 import type { ToolsListFilter } from '../../mcp/tools-list.ts';
 import type { CaptureExchange } from './capture-exchange.ts';
 import type { ModelExchange } from './model-exchange.ts';
+import type { AnomalyJudged } from './anomaly-signals.ts';
 
 const NOTHING = (): void => undefined;
 
@@ -76,6 +77,8 @@ export class StagedRequest {
   purpose: string | undefined = undefined;
   /** The allow rule that wants a purpose for this request (stage access writes, if every matching one does; stage purpose-required reads). */
   purposeRule: string | undefined = undefined;
+  /** The request judged against the agent's history (stage anomaly-signals writes; the policy's context, anomaly and anomaly-taught read). */
+  anomaly: AnomalyJudged | undefined = undefined;
   /** The rule that wants a person's yes for this request (stage access, or mcp for a tool call, writes; stage approval reads). */
   approvalRule: RuleApproval | undefined = undefined;
   /**

@@ -1,6 +1,7 @@
 import type { CaptureBook } from '../../capture/store/records.ts';
 import type { BudgetStanding, BudgetVerdict, SpendScope } from '../../spend/core/ledger.ts';
 import type { SpendRecorder } from './model-exchange.ts';
+import type { AnomalyBook } from '../../anomaly/book/book.ts';
 
 // The features' views: what their stages read of the state keyway holds. Declared here, beside the
 // stages, because they are made of their rooms' types (spend/, capture/), which in src/proxy/ only
@@ -26,5 +27,15 @@ export interface Captures {
   readonly captures: Pick<CaptureBook, 'find' | 'read' | 'save' | 'lock'>;
 }
 
+/** Anomaly holds (config anomaly:, issue 90): the agents' histories, alerts told, holds waiting. */
+export interface Anomalies {
+  readonly anomaly: Pick<AnomalyBook, 'judge' | 'count' | 'learn' | 'wouldLearn'> & {
+    /** An alert, told through approvals.notify (if set); never throws. */
+    alert(payload: Record<string, unknown>, agent: string): void;
+    /** Anomaly holds of this agent waiting for a person now, on every process (approval records in the store). */
+    holdsWaiting(agent: string): number;
+  };
+}
+
 /** Every feature's view, as the proxy's runtime carries them (runtime.ts). */
-export type FeatureViews = Spending & Captures;
+export type FeatureViews = Spending & Captures & Anomalies;

@@ -1,0 +1,134 @@
+import { windowOf } from '../core/burst.ts';
+import { judge } from '../core/judge.ts';
+import { type AnomalyRecord, addCounts, anomalyRecordId, emptyRecord, learn, type Seen, wouldLearn } from '../core/record.ts';
+import type { AnomalySettings, Signal } from '../core/settings.ts';
+
+// The agents' histories in the store (`anomaly:<agent>`, core/record.ts), shared by every process
+// and replica on it as the quotas are: a signal is judged against the record as this process last
+// read it (others' writes arrive with the store's change feed) plus the requests this process
+// counted and has not yet stored. Counting costs no store write per request: the counts are added
+// to the store every second (and at stop), in one update; learning writes only when the record
+// changes (a new grant, host class, method or hour: rare once an agent has settled).
+
+interface BookStore {
+  get<T>(id: string): T | undefined;
+  update<R>(change: (draft: { get<T>(id: string): T | undefined; set(id: string, value: unknown): void }) => R): Promise<R>;
+}
+
+interface Pending {
+  agent: string;
+  window: number;
+  perMs: number;
+  n: number;
+}
+
+const FLUSH_MS = 1_000;
+
+export class AnomalyBook {
+  readonly #store: BookStore;
+  readonly #pending = new Map<string, Pending>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+
+  constructor(store: BookStore) {
+    this.#store = store;
+  }
+
+  record(agent: string): AnomalyRecord | undefined {
+    return this.#store.get<AnomalyRecord>(anomalyRecordId(agent));
+  }
+
+  /** The signals this request raises against the agent's history. */
+  judge(agent: string, seen: Seen, settings: AnomalySettings, now: Date): Signal[] {
+    return judge(this.#withEarlierCounts(agent, settings, now), seen, settings, now, this.#pendingNow(agent, settings, now));
+  }
+
+  /**
+   * The record with this process's counts of windows already closed and not yet stored folded in:
+   * else those windows would read as idle, and the baseline as lower than it is.
+   */
+  #withEarlierCounts(agent: string, settings: AnomalySettings, now: Date): AnomalyRecord | undefined {
+    const record = this.record(agent);
+    const burst = settings.burst;
+    if (burst === undefined) return record;
+    const current = windowOf(now.getTime(), burst.perMs);
+    const earlier = [...this.#pending.values()]
+      .filter((p) => p.agent === agent && p.perMs === burst.perMs && p.window < current && p.n > 0)
+      .sort((a, b) => a.window - b.window);
+    return earlier.reduce((r, p) => addCounts(r, p.window, p.n, p.perMs, p.window), record ?? emptyRecord());
+  }
+
+  /** Requests of the agent's current window this process counted and has not stored. */
+  #pendingNow(agent: string, settings: AnomalySettings, now: Date): number {
+    const burst = settings.burst;
+    return burst === undefined ? 0 : (this.#pending.get(pendingKey(agent, windowOf(now.getTime(), burst.perMs), burst.perMs))?.n ?? 0);
+  }
+
+  /** One request admitted: counted toward the agent's window (stored within a second). */
+  count(agent: string, settings: AnomalySettings, now: Date): void {
+    const burst = settings.burst;
+    if (burst === undefined) return;
+    const window = windowOf(now.getTime(), burst.perMs);
+    const key = pendingKey(agent, window, burst.perMs);
+    const mine = this.#pending.get(key);
+    if (mine !== undefined) mine.n++;
+    // One entry per agent and window: a window's counts not yet stored stay apart from the next's.
+    else this.#pending.set(key, { agent, window, perMs: burst.perMs, n: 1 });
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush().catch(() => undefined);
+    }, FLUSH_MS).unref();
+  }
+
+  /** Whether the request shows the agent something it has not recorded (most: no, and nothing is written). */
+  wouldLearn(agent: string, seen: Seen): boolean {
+    return wouldLearn(this.record(agent), seen);
+  }
+
+  /** The request (and the signals it raised: an alert, or a person's yes) learned into the agent's history. */
+  learn(agent: string, seen: Seen, signals: readonly Signal[], settings: AnomalySettings, now: Date): Promise<void> {
+    const id = anomalyRecordId(agent);
+    const pending = this.#pendingNow(agent, settings, now);
+    return this.#store.update((draft) => {
+      draft.set(id, learn(draft.get<AnomalyRecord>(id) ?? emptyRecord(), seen, signals, settings, now.getTime(), pending));
+    });
+  }
+
+  /** Adds the counts this process holds to the store, in one update. */
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing.then(() => this.flush());
+    const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([key, p]) => ({ key, p, adding: p.n }));
+    if (due.length === 0) return Promise.resolve();
+    const flushing = this.#store
+      .update((draft) => {
+        // Oldest window first: a record is rolled forward only after the counts of the windows before.
+        for (const { p, adding } of [...due].sort((a, b) => a.p.window - b.p.window)) {
+          const id = anomalyRecordId(p.agent);
+          draft.set(id, addCounts(draft.get<AnomalyRecord>(id) ?? emptyRecord(), p.window, adding, p.perMs, p.window));
+        }
+      })
+      .then(() => {
+        for (const { key, p, adding } of due) {
+          p.n -= adding;
+          // Kept while its window may still count (judge reads it); a closed one stored whole goes.
+          if (p.n === 0 && p.window + p.perMs <= Date.now()) this.#pending.delete(key);
+        }
+      })
+      .finally(() => {
+        this.#flushing = undefined;
+      });
+    this.#flushing = flushing;
+    return flushing;
+  }
+
+  /** At stop: the last counts go to the store. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.flush();
+  }
+}
+
+function pendingKey(agent: string, window: number, perMs: number): string {
+  return `${agent}\0${window}\0${perMs}`;
+}

@@ -1,0 +1,49 @@
+import { hourOfWeek } from '../../anomaly/core/hours.ts';
+import { pathClass } from '../../anomaly/core/path-class.ts';
+import type { Seen } from '../../anomaly/core/record.ts';
+import { settingsFor } from '../../anomaly/core/resolve.ts';
+import type { AnomalySettings, Signal } from '../../anomaly/core/settings.ts';
+import type { HeadStage, StagedRequest } from './request.ts';
+
+/** A request judged against the agent's history: what the policy reads, and stages anomaly and anomaly-taught act on. */
+export interface AnomalyJudged {
+  seen: Seen;
+  signals: readonly Signal[];
+  /** The agent's anomaly settings as judged. */
+  tuning: AnomalySettings;
+  at: Date;
+  /** Held for a person's yes (stage anomaly): only then does a yes teach (stage anomaly-taught). */
+  held: boolean;
+}
+
+/**
+ * Judges the request against the agent's own history (config anomaly:, src/anomaly/) before the
+ * rules, so a Cedar policy may read the signals (context.signal). Decides nothing and counts
+ * nothing: stage anomaly, after the limits, marks or holds; nothing here when anomaly is off for the agent.
+ */
+export const anomalySignals: HeadStage = {
+  name: 'anomaly-signals',
+  injected: true,
+  run(request) {
+    const agent = request.conn.agent;
+    const settings = settingsFor(request.conn.decisions.config.anomaly, agent.id, agent.parents ?? []);
+    if (settings.mode === 'off') return;
+    const now = request.conn.decisions.now();
+    const seen = seenOf(request, settings, now);
+    const signals = request.conn.anomalies.anomaly.judge(agent.id, seen, settings, now);
+    request.anomaly = { seen, signals, tuning: settings, at: now, held: false };
+    // On the line from here: a request the policy refuses for a signal says which (and `policy test` replays it).
+    if (signals.length > 0) request.draft.event.signal = signals.map((s) => ({ name: s.name, why: s.why }));
+  },
+};
+
+function seenOf(request: StagedRequest, settings: AnomalySettings, now: Date): Seen {
+  const { host, port } = request.draft.event;
+  return {
+    grant: request.grant!.id,
+    method: (request.req.method ?? 'GET').toUpperCase(),
+    host: `${host}:${port}`,
+    pathClass: pathClass(request.path),
+    hourOfWeek: settings.off_hours === undefined ? undefined : hourOfWeek(now, settings.off_hours.tz),
+  };
+}
