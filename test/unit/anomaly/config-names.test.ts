@@ -32,6 +32,7 @@ describe('anomaly.agents: the agents an override names', () => {
 
   it('refuses a typo of a config agent with config_invalid, its path and the agent meant, on one line', () => {
     const err = refusal(() => load({ 'ci-bto': { mode: 'off' } }));
+    expect(err).toBeInstanceOf(KeywayError);
     expect(err.code).toBe('config_invalid');
     expect(err.message).toContain('anomaly.agents.ci-bto');
     expect(err.message).toContain('did you mean ci-bot?');
