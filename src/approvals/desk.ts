@@ -161,9 +161,11 @@ export class ApprovalDesk {
     const sha256 = ask.bodyKey ?? (ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex'));
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
 
-    const window = records.find((r) => windowCovers(r, request, now));
+    // A fresh question (an anomaly hold) is covered only by a yes a person gave to that question.
+    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || r.rule === ask.rule.rule;
+    const window = records.find((r) => windowCovers(r, request, now) && asked(r));
     if (window) return { id: window.id, by: window.decision!.by, outcome: 'window' };
-    for (const once of records.filter((r) => onceFor(r, request, sha256))) {
+    for (const once of records.filter((r) => onceFor(r, request, sha256) && asked(r))) {
       if (await this.#spend(once.id, now)) return { id: once.id, by: once.decision!.by, outcome: 'once' };
     }
     if (ask.rule.waitMs === 0) {
