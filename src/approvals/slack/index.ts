@@ -17,7 +17,9 @@ import { slackWebApi } from './web-api.ts';
 export interface SlackApprovals {
   room: SlackRoom;
   /** POST /slack/interactivity; undefined in Socket Mode (the path answers 404). */
-  interactivity: ((request: { rawBody: Buffer; timestamp: string | undefined; signature: string | undefined }) => Promise<InteractivityAnswer>) | undefined;
+  interactivity:
+    | ((request: { rawBody: Buffer; timestamp: string | undefined; signature: string | undefined; client: string }) => Promise<InteractivityAnswer>)
+    | undefined;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface SlackApprovalsOptions {
   desk: Pick<ApprovalDesk, 'get' | 'decide'>;
   logger: Logger;
   now: () => Date;
+  /** The audit writer: refused callbacks are lines of their own (refused.ts). */
+  audit: RoomOptions['audit'];
 }
 
 export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprovals | undefined {
@@ -54,6 +58,7 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
     },
     logger,
     now: options.now,
+    audit: options.audit,
   });
   room.start();
   let socket: SocketMode | undefined;
