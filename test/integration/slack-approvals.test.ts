@@ -144,9 +144,9 @@ for (const mode of ['http', 'socket'] as const) {
       expect(sent(path)).toBe(0);
 
       let taken: Awaited<ReturnType<SlackStandin['clickByHttp']>> | undefined;
-      let lastAliceClick: Record<string, unknown> | undefined;
+      const lastAliceClick = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
       if (mode === 'http') taken = await slack.clickByHttp(callbackUrl, { user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
-      else slack.clickBySocket((lastAliceClick = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' })));
+      else slack.clickBySocket(lastAliceClick);
       const r = await held;
       expect(r.status).toBe(200);
       expect(sent(path)).toBe(1);
@@ -169,7 +169,7 @@ for (const mode of ['http', 'socket'] as const) {
         expect(slackSignature(SIGNING, taken.timestamp, taken.rawBody)).toBe(taken.signature);
       } else {
         // Socket Mode: the same envelope's payload delivered again (a redelivery, or a replay).
-        slack.clickBySocket(lastAliceClick!);
+        slack.clickBySocket(lastAliceClick);
       }
       await refusedWith('conflict', 'a payload already answered');
       // A button from the first message, aimed at the second: bound to another id and body.
