@@ -155,6 +155,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
           store,
           desk: approvals,
           logger,
+          audit: auditWriter,
           now: options.now ?? (() => new Date()),
         })
       : undefined;
