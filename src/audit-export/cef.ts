@@ -2,7 +2,8 @@
 // Severity|Extension`. In the header a `\` and `|` are escaped with `\`; in the extension a `\` and
 // `=` are, a newline is written `\n` and a carriage return `\r`; other control characters are
 // replaced (text.ts). Keys are CEF's own where one fits (rt, src, suser, dhost, dpt, requestMethod,
-// request, act, reason, externalId) and custom fields with labels for the rest.
+// request, act, reason, externalId, msg) and custom fields with labels for the rest (flexString1: the
+// anomaly signals' names, flexString2: the policy hash).
 
 import type { ExportedLine } from './fields.ts';
 import { fitted, withoutControls } from './text.ts';
@@ -69,12 +70,14 @@ function extension(line: ExportedLine, path: string | null, cut: boolean): strin
     ['cs4', line.hash],
     ['cs5Label', 'action'],
     ['cs5', line.action ?? line.approval],
+    // An anomaly signal: the names in flexString1, keyway's whys in msg (CEF's "more details").
+    ['flexString1Label', 'signal'],
+    ['flexString1', line.signal?.map((s) => s.name).join(',')],
+    ['msg', line.signal?.map((s) => `${s.name}: ${s.why}`).join('; ')],
+    ['flexString2Label', 'policy'],
+    ['flexString2', line.policy],
     ['cs6Label', 'note'],
-    [
-      'cs6',
-      [line.phase === 'sent' ? 'phase=sent' : null, cut ? 'path cut' : null, line.repeated ? `repeated ${line.repeated}` : null].filter(Boolean).join('; ') ||
-        null,
-    ],
+    ['cs6', note(line, cut)],
   ];
   const kept = pairs.filter(([key, value], i) => {
     if (key.endsWith('Label')) {
@@ -84,6 +87,19 @@ function extension(line: ExportedLine, path: string | null, cut: boolean): strin
     return value !== null && value !== undefined;
   });
   return kept.map(([key, value]) => `${key}=${escapeCefValue(String(value))}`).join(' ');
+}
+
+/** What has no key of its own, `; `-separated: a write-ahead line, a cut path, a summary's count, a warn-only refusal, who answered an approval. */
+function note(line: ExportedLine, cut: boolean): string | null {
+  const parts = [
+    line.phase === 'sent' ? 'phase=sent' : null,
+    cut ? 'path cut' : null,
+    line.repeated ? `repeated ${line.repeated}` : null,
+    line.policy_mode === 'warn' ? 'policy_mode=warn' : null,
+    line.approval_id === undefined ? null : `approval ${line.approval_id}`,
+    line.approval_by === undefined ? null : `by ${line.approval_by}`,
+  ];
+  return parts.filter(Boolean).join('; ') || null;
 }
 
 function ipv(client: string): boolean {

@@ -1,12 +1,15 @@
 // What of an audit line may leave keyway for a SIEM: an explicit allow-list of documented fields
 // (docs/audit.md), copied by name. Every formatter reads this shape and nothing else, so a field added
-// to the audit line later reaches no receiver until it is listed here. Left out on purpose: `purpose`
-// (text the agent chose), `message` and `hint` (free text), `identity`, `usage`, `mcp`, `recovered`
-// and every other extra: none is needed to say who did what where, and each is text a reviewer
-// would have to vouch for. The path never carries a query string: the writer strips it
-// (audit/record.ts), and this strips it again.
+// to the audit line later reaches no receiver until it is listed here. docs/audit.md's export section
+// names every field of the line (audit/event.ts) left out, and why (test/unit/audit-export/fields.test.ts
+// checks that each one is named there or exported). The path never carries a query string: the
+// writer strips it (audit/record.ts), and this strips it again.
 
 import type { AuditLine } from '../audit/record.ts';
+import { cutUtf8 } from './text.ts';
+
+/** An anomaly signal's why is keyway's own sentence (names, a path class): bounded so a datagram keeps room for the rest. */
+const WHY_BYTES = 200;
 
 export interface ExportedLine {
   seq: number;
@@ -37,6 +40,14 @@ export interface ExportedLine {
   /** A summary line: how many identical refusals it stands for. */
   repeated?: number;
   replica?: string;
+  /** Who answered the approval (a session, the admin token, the CLI's user@host, a Slack approver's mapped name) and its id. */
+  approval_by?: string;
+  approval_id?: string;
+  /** Anomaly signals (src/anomaly/): each name and keyway's why. */
+  signal?: Array<{ name: string; why: string }>;
+  /** The hash of the policy in force (`sha256:…`) and `warn` when a refusal was only reported. */
+  policy?: string;
+  policy_mode?: 'warn';
 }
 
 /** The allow-listed fields of one line. */
@@ -66,6 +77,16 @@ export function exportedLine(line: AuditLine): ExportedLine {
   if (typeof line.approval?.outcome === 'string') out.approval = line.approval.outcome;
   if (typeof line.repeated === 'number') out.repeated = line.repeated;
   if (typeof line.replica === 'string') out.replica = line.replica;
+  if (typeof line.approval?.by === 'string') out.approval_by = line.approval.by;
+  if (typeof line.approval?.id === 'string') out.approval_id = line.approval.id;
+  if (Array.isArray(line.signal)) {
+    const signals = line.signal
+      .filter((s) => typeof s?.name === 'string' && typeof s.why === 'string')
+      .map((s) => ({ name: s.name, why: cutUtf8(s.why, WHY_BYTES) }));
+    if (signals.length > 0) out.signal = signals;
+  }
+  if (typeof line.policy === 'string' && /^sha256:[0-9a-f]{64}$/.test(line.policy)) out.policy = line.policy;
+  if (line.policy_mode === 'warn') out.policy_mode = 'warn';
   return out;
 }
 

@@ -82,7 +82,24 @@ function common(line: ExportedLine, productVersion: string) {
   const severity = line.decision === 'error' ? 4 : line.decision === 'deny' ? 3 : 1;
   const status = line.phase === 'sent' ? 0 : failed ? 2 : 1;
   const unmapped: Record<string, unknown> = { seq: line.seq, hash: line.hash, decision: line.decision };
-  for (const key of ['grant', 'rule', 'chain', 'phase', 'approval', 'repeated', 'replica', 'duration_ms'] as const) {
+  // An anomaly signal goes here too, as [{name, why}]: keyway's own finding about this very request,
+  // which API Activity has no attribute for (enrichments are data from an external source, each
+  // with a required `data` object; observables name typed values such as an IP, not a judgement).
+  for (const key of [
+    'grant',
+    'rule',
+    'chain',
+    'phase',
+    'approval',
+    'approval_by',
+    'approval_id',
+    'signal',
+    'policy',
+    'policy_mode',
+    'repeated',
+    'replica',
+    'duration_ms',
+  ] as const) {
     const value = line[key];
     if (value !== undefined && value !== null) unmapped[key] = value;
   }

@@ -62,6 +62,12 @@ export function toSyslog(line: ExportedLine, limit: number): string {
       ['chain', line.chain?.join(',')],
       ['phase', line.phase],
       ['approval', line.approval],
+      ['approval_id', line.approval_id],
+      ['approval_by', line.approval_by],
+      ['signal', line.signal?.map((s) => s.name).join(',')],
+      ['signal_why', line.signal?.map((s) => `${s.name}: ${s.why}`).join('; ')],
+      ['policy', line.policy],
+      ['policy_mode', line.policy_mode],
       ['repeated', line.repeated],
       ['replica', line.replica],
     ];

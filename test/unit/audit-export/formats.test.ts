@@ -140,3 +140,69 @@ describe(`OCSF ${OCSF_VERSION}`, () => {
     );
   });
 });
+
+describe('the new fields under attack: a signal, policy and approver crafted to break the framing', () => {
+  // Overlong UTF-8 (C0 AF for "/") as it comes off disk: decoding replaces it, it is never re-emitted.
+  const OVERLONG = Buffer.from([0xc0, 0xaf, 0xe0, 0x80, 0xaf]).toString('utf8');
+  const why = `x\ny\r|z=w]v"u\\t\u0000s\u2029${OVERLONG}`;
+  const hostile = line({
+    path: HOSTILE,
+    signal: [
+      { name: 'burst', why },
+      { name: 'new_host', why: 'host a]b never called' },
+    ],
+    policy: `sha256:${'d'.repeat(64)}`,
+    policy_mode: 'warn',
+    approval: { id: 'ap|1]', outcome: 'approved_once', by: 'eve\n<13>1 forged' },
+  } as Partial<AuditLine>);
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+
+  it('CEF: names in flexString1, whys in msg, one record, every = and \\ escaped, no raw control', () => {
+    for (const wire of ['stream', 'datagram'] as const) {
+      const bytes = encodeLine(hostile, 'cef', wire, '1.0.0');
+      const text = fatal.decode(bytes);
+      expect(/[\n\r\0\u2028\u2029]/.test(text)).toBe(false);
+      expect(text).toContain('flexString1Label=signal flexString1=burst,new_host ');
+      expect(text).toContain(`flexString2Label=policy flexString2=sha256:${'d'.repeat(64)}`);
+      const msg = /msg=([\s\S]*?) flexString2Label=/.exec(text)?.[1] ?? '';
+      expect(msg).not.toMatch(/(^|[^\\])(\\\\)*=/);
+      expect(msg).toContain('burst: x\\ny\\r|z\\=w]v"u\\\\t\ufffds\ufffd');
+      expect(text).toContain('by eve\\n<13>1 forged');
+      // The header is the first seven unescaped pipes (a pipe in the extension needs no escape).
+      const cef = text.slice(text.indexOf('CEF:0'));
+      expect(cef.split(/(?<!\\)\|/).slice(0, 7)).toEqual(['CEF:0', 'keyway', 'keyway', '1.0.0', 'inject', 'request forwarded with a credential', '3']);
+    }
+  });
+
+  it('syslog: signal and signal_why stay inside the one SD element', () => {
+    for (const wire of ['stream', 'datagram'] as const) {
+      const text = fatal.decode(encodeLine(hostile, 'syslog', wire, '1.0.0'));
+      expect(/[\n\r\0\u2028\u2029]/.test(text)).toBe(false);
+      const body = wire === 'stream' ? text.slice(text.indexOf(' ') + 1) : text;
+      const sd = /^<\d+>1 \S+ \S+ keyway - inject \[keyway@32473 ((?:[^\]"\\]|"(?:[^"\\]|\\.)*")*)\] /.exec(body);
+      expect(sd, body).not.toBeNull();
+      expect(sd![1]).toContain('signal="burst,new_host"');
+      expect(sd![1]).toContain('signal_why="burst: x\ufffdy\ufffd|z=w\\]v\\"u\\\\t\ufffds\ufffd');
+      expect(sd![1]).toContain('new_host: host a\\]b never called"');
+      expect(sd![1]).toContain('approval_id="ap|1\\]" approval_by="eve\ufffd<13>1 forged"');
+      expect(sd![1]).toContain('policy_mode="warn"');
+    }
+  });
+
+  it('OCSF: under unmapped, as JSON (one event, valid, required attributes kept)', () => {
+    const event = JSON.parse(fatal.decode(encodeLine(hostile, 'ocsf', 'https', '1.0.0'))) as Record<string, unknown>;
+    expect(ocsfProblems(event)).toEqual([]);
+    expect(event['unmapped']).toMatchObject({
+      signal: [{ name: 'burst', why: expect.stringContaining('x\ny') }, { name: 'new_host' }],
+      policy: `sha256:${'d'.repeat(64)}`,
+      policy_mode: 'warn',
+      approval_by: 'eve\n<13>1 forged',
+    });
+  });
+
+  it('a line with no signal carries none of the keys', () => {
+    const cef = toCef(exportedLine(line()), '1.0.0', 8192);
+    expect(cef).not.toMatch(/flexString|msg=/);
+    expect(toSyslog(exportedLine(line()), 8192)).not.toMatch(/signal|policy/);
+  });
+});
