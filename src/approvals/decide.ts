@@ -80,6 +80,13 @@ export interface AskedRequest {
    * child minted again under another parent, by the same name, is asked again.
    */
   chain?: readonly string[] | undefined;
+  /**
+   * Held as unusual by the agent's own history (anomaly: hold): never covered by a window. A window
+   * is a yes to a rule's usual requests; what the history finds new (a burst, a new method) is asked
+   * of a person each time (default deny), else a window would wave a burst through and each request
+   * of it would teach the baseline, which only a person's yes to that held request may do.
+   */
+  unusual?: true | undefined;
 }
 
 const globs = new Map<string, PathGlob | undefined>();
@@ -100,7 +107,7 @@ function compiled(pattern: string): PathGlob | undefined {
  * reads it (every reading of an encoded slash must match).
  */
 export function windowCovers(record: ApprovalRecord, request: AskedRequest, now: Date): boolean {
-  if (!liveWindow(record, now) || request.overrides !== undefined) return false;
+  if (!liveWindow(record, now) || request.overrides !== undefined || request.unusual) return false;
   if (record.agent !== request.agent || record.grant !== request.grant || record.method !== request.method.toUpperCase()) return false;
   if ((record.tool ?? undefined) !== request.tool || !sameChain(record, request)) return false;
   if (record.path === request.path) return true;

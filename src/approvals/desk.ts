@@ -157,6 +157,7 @@ export class ApprovalDesk {
       overrides: ask.overrides,
       tool: ask.tool,
       chain: ask.chain,
+      unusual: ask.unusual,
     };
     const sha256 = ask.bodyKey ?? (ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex'));
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);

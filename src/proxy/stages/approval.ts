@@ -43,6 +43,8 @@ async function ask(request: StagedRequest): Promise<void> {
       overrides: overridesNamed(request),
       tool: request.mcp?.call?.tools || undefined,
       bodyKey: request.mcp?.call?.key,
+      // Held by stage anomaly: asked each time, no window covers it (approvals/decide.ts).
+      unusual: request.anomaly?.held ? true : undefined,
       host: draft.event.host,
       port: draft.event.port,
       purpose: request.purpose,
