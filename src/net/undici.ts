@@ -21,6 +21,18 @@ export const Pool = require('undici/lib/dispatcher/pool.js') as typeof Undici.Po
 export const undiciErrors = require('undici/lib/core/errors.js') as typeof Undici.errors;
 export const buildConnector = require('undici/lib/core/connect.js') as typeof Undici.buildConnector;
 export type Dispatcher = Undici.Dispatcher;
+
+/** A WebSocket constructor whose connection goes through a given dispatcher. */
+export type WebSocketVia = new (url: string, init: { dispatcher: Undici.Dispatcher }) => WebSocket;
+
+/**
+ * undici's own WebSocket class (the one Node's global WebSocket is, but from this undici, so it takes
+ * this undici's dispatchers: egress.proxy, proxy.hosts, proxy.upstream_ca). Loaded at first call
+ * only (Slack's Socket Mode), so the proxy's memory never holds the WebSocket code otherwise.
+ */
+export function webSocketClass(): WebSocketVia {
+  return (require('undici/lib/web/websocket/websocket.js') as { WebSocket: WebSocketVia }).WebSocket;
+}
 export type Connector = Undici.buildConnector.connector;
 
 export type RequestUrlOptions = Omit<Undici.Dispatcher.RequestOptions, 'origin' | 'path'> & {

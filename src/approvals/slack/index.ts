@@ -1,13 +1,12 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../config/index.ts';
 import { readSecretRef } from '../../config/secret-ref.ts';
-import type { Dispatcher } from '../../net/undici.ts';
+import { type Dispatcher, webSocketClass } from '../../net/undici.ts';
 import type { ApprovalDesk } from '../desk.ts';
 import { answerInteractivity, type InteractivityAnswer } from './http.ts';
 import { type RoomOptions, roomSettings, SlackRoom } from './room.ts';
 import { type SocketMode, startSocketMode } from './socket.ts';
 import { slackWebApi } from './web-api.ts';
-import { createRequire } from 'node:module';
 
 // approvals.slack put together, in the process that owns the admin listener (a primary, never a
 // worker, nor `keyway fetch`'s or `run --contain`'s own keyway): the room posting and updating, and
@@ -90,9 +89,6 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
  * global is, from the undici that made the dispatcher; loaded only in mode: socket.
  */
 function webSocketVia(dispatcher: Dispatcher): (url: string) => WebSocket {
-  const require = createRequire(import.meta.url);
-  const { WebSocket: UndiciWebSocket } = require('undici/lib/web/websocket/websocket.js') as {
-    WebSocket: new (url: string, init: { dispatcher: Dispatcher }) => WebSocket;
-  };
+  const UndiciWebSocket = webSocketClass();
   return (url) => new UndiciWebSocket(url, { dispatcher });
 }
