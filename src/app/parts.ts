@@ -218,6 +218,8 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
           resolvePath: (p) => resolveFromHome(config, p),
           auditPath: paths.audit,
           dataDir: paths.dataDir,
+          env,
+          home: config.home,
           version: keywayVersion(),
           log: logger,
         })
