@@ -151,7 +151,9 @@ export class TargetExporter {
       while (Date.now() < deadline && (await this.#sendBatch())) {
         // until caught up
       }
-    })().catch((err: unknown) => (isUnsure(err) ? this.#sendLastAgain() : undefined));
+    })()
+      .catch((err: unknown) => (isUnsure(err) ? this.#sendLastAgain() : undefined))
+      .catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([flush, new Promise((resolve) => (timer = setTimeout(resolve, STOP_FLUSH_MS)))]);
     clearTimeout(timer);

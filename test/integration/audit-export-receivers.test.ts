@@ -209,14 +209,12 @@ describe('audit.export: an HTTPS receiver with a token, status, and receivers th
     expect(proxy.logs.join('')).toContain('sending that batch again');
   });
 
-  it('a line written while the receiver is down, then rotated out of the live file, is sent from the rotated file once it is back', async () => {
+  it('a line written while the receiver is down, rotated out of the live file, then keyway restarted and a CLI line written while it was stopped: all sent once the receiver is back', async () => {
     const port = await freePort();
     upstream = await startUpstream();
     const long = 'r'.repeat(1500);
-    proxy = await startProxy({
-      grants: grants(),
-      config: { audit: { max_bytes: '8KiB', keep: 20, export: [{ format: 'cef', to: `syslog+tcp://127.0.0.1:${port}` }] } },
-    });
+    const config = { audit: { max_bytes: '8KiB', keep: 20, export: [{ format: 'cef', to: `syslog+tcp://127.0.0.1:${port}` }] } };
+    proxy = await startProxy({ grants: grants(), config });
     let tcp = await tcpReceiver(port);
     receivers.push(tcp);
     await through(proxy, '/echo/before');
@@ -230,11 +228,18 @@ describe('audit.export: an HTTPS receiver with a token, status, and receivers th
       logLines(proxy).some((l) => l.seq === marked.seq),
       'rotated out of the live file',
     ).toBe(false);
+    // keyway stops (the export with it); a CLI change writes its line; keyway starts again, its place in the files lost.
+    await proxy.stop();
+    const cli = await proxy.cli(['grants', 'set', 'github', '--label', 'while=stopped']);
+    expect(cli.code, cli.stderr).toBe(0);
+    const cliLine = logLines(proxy).findLast((l) => l.decision === 'admin')!;
+    proxy = await startProxy({ home: proxy.home, config });
     tcp = await tcpReceiver(port);
     receivers.push(tcp);
     await untilReceived(tcp, marked.seq, 40_000);
     const seqs = await caughtUp(proxy, tcp);
     expect(seqs[0]).toBeLessThanOrEqual(marked.seq);
+    expect(seqs).toContain(cliLine.seq);
     expect((await scrape(proxy)).get(exportSeries('keyway_audit_export_missed_lines', 0, 'cef'))).toBe(0);
   });
 
