@@ -3,11 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import type { ExportTargetConfig } from '../config/schema/audit-export.ts';
 import { KeywayError } from '../errors/index.ts';
-import { headerValues } from './headers.ts';
+import { headerValues, type ReadSecret } from './headers.ts';
 import { TargetExporter, type ExportLog, type ExportStatus } from './exporter.ts';
 
 export type { ExportStatus } from './exporter.ts';
-export { exportViews, exportWarning, type ExportView } from './status-view.ts';
 export { OCSF_VERSION } from './ocsf.ts';
 
 export interface AuditExport {
@@ -22,8 +21,7 @@ export interface AuditExportOptions {
   auditPath: string;
   dataDir: string;
   /** For the headers' secret references (env:NAME, file:PATH relative to the home). */
-  env: NodeJS.ProcessEnv;
-  home: string;
+  readSecret: ReadSecret;
   version: string;
   log: ExportLog;
   pollMs?: number;
@@ -39,7 +37,7 @@ export async function startAuditExport(options: AuditExportOptions): Promise<Aud
   try {
     for (const [i, target] of options.targets.entries()) {
       const caPem = target.ca === undefined ? undefined : await readCa(options.resolvePath(target.ca), i);
-      const headers = target.headers === undefined ? undefined : headerValues(target.headers, options.env, options.home);
+      const headers = target.headers === undefined ? undefined : headerValues(target.headers, options.readSecret);
       const exporter = new TargetExporter({ ...options, target, index: i, caPem, headers });
       await exporter.start();
       exporters.push(exporter);

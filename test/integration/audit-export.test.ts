@@ -20,6 +20,7 @@ import { seriesKey } from '../helpers/metrics-text.ts';
 import { freePort } from '../helpers/ports.ts';
 import { httpsReceiver, tcpReceiver, tlsReceiver, udpReceiver, type Receiver } from '../helpers/siem-receivers.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { ocsfProblems } from '../unit/audit-export/ocsf-required.ts';
 
 const GRANT_SECRET = `${CANARY}-grant`;
@@ -105,6 +106,8 @@ describe('audit.export to loopback receivers', () => {
     );
     expect(r.code).not.toBe(0);
     expect(upstream.seen.some((s) => s.headers.authorization === `Bearer ${GRANT_SECRET}`)).toBe(true);
+    // The tunnel's line is written as it closes, which may be just after curl has given up.
+    await waitFor(() => logLines(proxy!).find((l) => l.host === 'bad.example.test'), 'the tunnel line');
 
     const lines = logLines(proxy);
     for (const receiver of [tcp, tls, udp, https]) {

@@ -72,15 +72,17 @@ describe('audit.export headers', () => {
 describe('audit.export header values, read at each send', () => {
   it('refuses a secret that would split the request, naming the header and never the value', async () => {
     const { headerValues } = await import('../../../src/audit-export/headers.ts');
+    const { readSecretRef } = await import('../../../src/config/secret-ref.ts');
+    const from = (env: NodeJS.ProcessEnv) => (ref: Parameters<typeof readSecretRef>[0]) => readSecretRef(ref, env, '/home/test');
     const headers = { Authorization: { secret: { kind: 'env' as const, name: 'HEC' }, format: 'Splunk {secret}' } };
-    expect(headerValues(headers, { HEC: 'tok-1' }, '/home/test')()).toEqual({ Authorization: 'Splunk tok-1' });
+    expect(headerValues(headers, from({ HEC: 'tok-1' }))()).toEqual({ Authorization: 'Splunk tok-1' });
     // $& in a value is text, not a replacement pattern.
-    expect(headerValues(headers, { HEC: 'a$&b' }, '/home/test')()).toEqual({ Authorization: 'Splunk a$&b' });
+    expect(headerValues(headers, from({ HEC: 'a$&b' }))()).toEqual({ Authorization: 'Splunk a$&b' });
     for (const bad of ['tok\r\nX-Evil: 1', 'tok\nx', 'tok\u0000', 'tok\u00e9'])
-      expect(thrownMessage(() => headerValues(headers, { HEC: bad }, '/home/test')())).toBe(
+      expect(thrownMessage(() => headerValues(headers, from({ HEC: bad }))())).toBe(
         'headers.Authorization: the secret holds a character a header cannot carry (a newline, a control or a non-ASCII character)',
       );
-    const missing = thrownMessage(() => headerValues(headers, {}, '/home/test')());
+    const missing = thrownMessage(() => headerValues(headers, from({}))());
     expect(missing).toBe('headers.Authorization: environment variable HEC is not set');
   });
 });
