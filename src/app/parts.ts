@@ -156,6 +156,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
           store,
           desk: approvals,
           logger,
+          audit: auditWriter,
           now: options.now ?? (() => new Date()),
         })
       : undefined;
@@ -196,8 +197,12 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   });
   // anomaly: each agent's history in the store (counts added every second, and at stop); an alert is
   // told as a budget's warning is; holds waiting are read from the approval records every process shares.
-  const book = new AnomalyBook(store);
+  const book = new AnomalyBook(store, () => new Set(Object.keys(live.config.agents)));
   closers.add('anomaly counts', () => book.close());
+  // The histories of agents gone or expired leave the store (anomaly/book/prune.ts): one process
+  // prunes (a worker leaves it to its primary).
+  if (options.worker === undefined)
+    book.startPruning((err) => logger.warn({ err: { message: err.message } }, 'anomaly: the histories of agents gone could not be pruned'));
   const tell = notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger });
   const anomaly: Anomalies['anomaly'] = {
     judge: (...args) => book.judge(...args),

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { compileGlob, type PathGlob } from '../policy/glob.ts';
 import { pathReadings } from '../policy/request-path.ts';
 import { type ApprovalDecision, type ApprovalRecord, effectiveState, liveWindow } from './record.ts';
@@ -66,7 +67,19 @@ export interface AskedRequest {
   agent: string;
   grant: string;
   method: string;
+  /**
+   * The upstream asked for: a yes (once or a window) covers that host and port only. A grant may
+   * serve several hosts; the person was shown this one (default deny: another is asked anew).
+   */
+  host: string;
+  port: number;
   path: string;
+  /**
+   * The query string (`''` or `?…`), never stored or shown: a yes for once (wait: 0) is spent only
+   * by a retry with the same query too (its hash is kept), so `?dry_run=true` approved cannot be
+   * retried as `?dry_run=false`. A window covers the path whatever the query, as documented.
+   */
+  query?: string | undefined;
   /**
    * The methods and paths override headers named (X-HTTP-Method-Override and its kin), when the
    * request carried any: such a request is never covered by a window (a yes for POST /x must not
@@ -102,6 +115,7 @@ function compiled(pattern: string): PathGlob | undefined {
 export function windowCovers(record: ApprovalRecord, request: AskedRequest, now: Date): boolean {
   if (!liveWindow(record, now) || request.overrides !== undefined) return false;
   if (record.agent !== request.agent || record.grant !== request.grant || record.method !== request.method.toUpperCase()) return false;
+  if (record.host !== request.host || record.port !== request.port) return false;
   if ((record.tool ?? undefined) !== request.tool || !sameChain(record, request)) return false;
   if (record.path === request.path) return true;
   if (!record.decision?.pattern) return false;
@@ -123,13 +137,16 @@ export function onceFor(record: ApprovalRecord, request: AskedRequest, bodySha25
   );
 }
 
-/** The same agent (and chain), grant, method and exact path. */
+/** The same agent (and chain), grant, method, host and port, exact path and query. */
 export function sameRequest(record: ApprovalRecord, request: AskedRequest): boolean {
   return (
     record.agent === request.agent &&
     record.grant === request.grant &&
     record.method === request.method.toUpperCase() &&
+    record.host === request.host &&
+    record.port === request.port &&
     record.path === request.path &&
+    record.query_sha256 === querySha256(request.query) &&
     (record.overrides ?? undefined) === request.overrides &&
     (record.tool ?? undefined) === request.tool &&
     sameChain(record, request)
@@ -139,6 +156,11 @@ export function sameRequest(record: ApprovalRecord, request: AskedRequest): bool
 /** The same chain of agents (none for a root agent). */
 function sameChain(record: ApprovalRecord, request: AskedRequest): boolean {
   return (record.chain ?? []).join('\n') === (request.chain ?? []).join('\n');
+}
+
+/** What an approval keeps of a query: its hash (undefined without one), never the query itself. */
+export function querySha256(query: string | undefined): string | undefined {
+  return query === undefined || query === '' ? undefined : hash('sha256', query, 'hex');
 }
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';

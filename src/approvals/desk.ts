@@ -5,7 +5,7 @@ import type { StoreDraft } from '../credentials/store/draft.ts';
 import { ProxyError } from '../errors/index.ts';
 import type { RuleApproval } from '../policy/rules.ts';
 import { answerInStore, answerLine } from './answer.ts';
-import { type AskedRequest, type DecisionAsked, type DecisionResult, EMPTY_SHA256, onceFor, sameRequest, windowCovers } from './decide.ts';
+import { type AskedRequest, type DecisionAsked, type DecisionResult, EMPTY_SHA256, onceFor, querySha256, sameRequest, windowCovers } from './decide.ts';
 import { approvalLine } from './lines.ts';
 import { bodyPreview } from './preview.ts';
 import { APPROVAL_PREFIX, type ApprovalHolder, type ApprovalRecord, approvalRecordId, effectiveState, liveWindow, newApprovalId } from './record.ts';
@@ -47,11 +47,15 @@ export interface DeskOptions {
 /** A request that a rule sends to a person, as the approval stage describes it. */
 export interface ApprovalAsk extends AskedRequest {
   rule: RuleApproval;
-  host: string;
-  port: number;
   purpose: string | undefined;
   /** The whole body, held (stage approval), or empty. */
   body: Buffer;
+  /**
+   * The body as the preview may show it, when not `body`: the grant's own secret masked in every
+   * form keyway knows (stage approval), so an agent that plants it in a field named innocently, or
+   * its base64, cannot have it posted to the approvers (Slack, the webhook). The hash is the body's.
+   */
+  shown?: Buffer | undefined;
   /**
    * What a yes for once is bound to, when not the body's SHA-256: on an MCP endpoint, the calls'
    * tools and arguments (a client's retry carries a new JSON-RPC id, and is the same call).
@@ -153,7 +157,10 @@ export class ApprovalDesk {
       agent: ask.agent,
       grant: ask.grant,
       method: ask.method.toUpperCase(),
+      host: ask.host,
+      port: ask.port,
       path: ask.path,
+      query: ask.query,
       overrides: ask.overrides,
       tool: ask.tool,
       chain: ask.chain,
@@ -161,9 +168,11 @@ export class ApprovalDesk {
     const sha256 = ask.bodyKey ?? (ask.body.length === 0 ? EMPTY_SHA256 : hash('sha256', ask.body, 'hex'));
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
 
-    const window = records.find((r) => windowCovers(r, request, now));
+    // A fresh question (an anomaly hold) is covered only by a yes a person gave to that question.
+    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || r.rule === ask.rule.rule;
+    const window = records.find((r) => windowCovers(r, request, now) && asked(r));
     if (window) return { id: window.id, by: window.decision!.by, outcome: 'window' };
-    for (const once of records.filter((r) => onceFor(r, request, sha256))) {
+    for (const once of records.filter((r) => onceFor(r, request, sha256) && asked(r))) {
       if (await this.#spend(once.id, now)) return { id: once.id, by: once.decision!.by, outcome: 'once' };
     }
     if (ask.rule.waitMs === 0) {
@@ -286,6 +295,7 @@ export class ApprovalDesk {
       host: ask.host,
       port: ask.port,
       path: ask.path,
+      ...(querySha256(ask.query) !== undefined ? { query_sha256: querySha256(ask.query) } : {}),
       ...(ask.overrides !== undefined ? { overrides: ask.overrides } : {}),
       ...(ask.tool !== undefined ? { tool: ask.tool } : {}),
       purpose: ask.purpose ?? null,
@@ -294,7 +304,7 @@ export class ApprovalDesk {
           ? null
           : ask.rule.preview === 'none'
             ? { bytes: ask.body.length, type, sha256, preview: null, withheld: true }
-            : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.body, ask.contentType, ask.contentEncoding) },
+            : { bytes: ask.body.length, type, sha256, preview: bodyPreview(ask.shown ?? ask.body, ask.contentType, ask.contentEncoding) },
       asked_at: now.toISOString(),
       expires_at: new Date(now.getTime() + ttl).toISOString(),
       holder: held ? this.#options.holder : null,

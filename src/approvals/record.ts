@@ -65,6 +65,8 @@ export interface ApprovalRecord {
   port: number;
   /** Normalised, without its query string. */
   path: string;
+  /** The query string's SHA-256 (absent without one): a yes for once binds it; never the query itself. */
+  query_sha256?: string | undefined;
   /** What override headers named (`method DELETE; path /admin`), shown to the approver; absent without. */
   overrides?: string | undefined;
   /** On an MCP endpoint: the tool(s) a tools/call asks for (what a person approves; a window covers these only). */

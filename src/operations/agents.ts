@@ -1,4 +1,5 @@
 import { dropCaptured } from '../capture/store/records.ts';
+import { anomalyRecordId } from '../anomaly/core/record.ts';
 // Agents: add, list, remove, rotate a key. One implementation for `keyway agents …` and the admin
 // API (src/admin/api/agents.ts). A key is returned once, by add and rotate-key; keyway keeps only
 // its hash. Leases are in leases.ts.
@@ -193,6 +194,8 @@ export function dropAgents(draft: StoreDraft, ids: readonly string[]): void {
     draft.delete(agentRecordId(gone));
     // Its mint times go too: a later agent of its id starts with a fresh count.
     draft.delete(mintTimesId(gone));
+    // And its anomaly history: a later agent of its id must not inherit what this one was taught.
+    draft.delete(anomalyRecordId(gone));
     for (const [leaseId] of draft.entries(agentLeasePrefix(gone))) draft.delete(leaseId);
   }
   const goneSet = new Set(ids);

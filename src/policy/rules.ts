@@ -72,6 +72,12 @@ export interface RuleApproval {
   readonly paths: readonly string[] | undefined;
   /** approval.preview: none shows no preview of the body to anyone asked. */
   readonly preview?: 'redacted' | 'none' | undefined;
+  /**
+   * Asked for what this very request is (an anomaly hold: a burst, an hour, a first use): a yes
+   * given before under another question (a rule's window) does not cover it; only one given to
+   * this same question (`rule` alike, signals named and all) does.
+   */
+  readonly fresh?: boolean | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */

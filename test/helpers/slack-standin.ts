@@ -75,6 +75,8 @@ export interface SlackStandin {
     click: Click | Record<string, unknown>,
     options?: { secret?: string; timestamp?: number; rawBody?: string; signature?: string },
   ): Promise<{ status: number; text: string; rawBody: string; timestamp: number; signature: string }>;
+  /** Every TCP connection the stand-in accepted (Web API and Socket Mode alike), by the peer's port. */
+  connections(): Array<{ remotePort: number | undefined }>;
   /** Ends every Socket Mode connection as Slack does before a refresh. */
   disconnectSockets(): void;
   close(): Promise<void>;
@@ -95,6 +97,8 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
 
   const server: Server = createServer((req, res) => void answer(req, res));
+  const accepted: Array<{ remotePort: number | undefined }> = [];
+  server.on('connection', (socket) => accepted.push({ remotePort: socket.remotePort }));
   const wss = new WebSocketServer({ noServer: true });
   const tickets = new Set<string>();
   server.on('upgrade', (req, socket, head) => {
@@ -225,6 +229,7 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
     acked,
     down: false,
     sockets: () => wss.clients.size,
+    connections: () => [...accepted],
     blockActions,
     clickBySocket(click) {
       const envelope_id = randomUUID();

@@ -95,6 +95,15 @@ for (const mode of ['http', 'socket'] as const) {
       waitFor(() => [...slack.messages.values()].find((m) => JSON.stringify(m.blocks).includes(`Path: ${path}"`)), `the message for ${path}`, 15_000);
     const outcome = (m: SlackMessage) => JSON.stringify(m.blocks.find((b) => b.block_id === 'keyway-outcome') ?? null);
     const sent = (path: string) => upstream.seen.filter((s) => s.url === path).length;
+    /** The audit lines of refused callbacks (action slack.callback), read from the audit file. */
+    const refusals = () =>
+      readFileSync(proxy.auditPath, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['action'] === 'slack.callback');
+    const refusedWith = (code: string, text: string) =>
+      waitFor(() => refusals().find((l) => l['code'] === code && String(l['message']).includes(text)), `an audit line: ${code} ${text}`);
 
     it('a held request appears with its preview and buttons; only a mapped approver’s verified click releases it', async () => {
       const path = `/repos/${mode}/merges`;
@@ -115,10 +124,29 @@ for (const mode of ['http', 'socket'] as const) {
       }
       await waitFor(() => slack.ephemerals.find((e) => e.user === MALLORY), 'the refusal to an unmapped clicker');
       expect(sent(path)).toBe(0);
+      // Each refusal is an audit line naming the reason (never the payload, signature or a token).
+      const id = /approval (ap_[a-z2-9]{12})/.exec(m.text)![1]!;
+      const unmapped = await refusedWith('admin_auth_failed', `Slack user ${MALLORY} is not one of approvals.slack.approvers`);
+      expect(unmapped).toMatchObject({ decision: 'admin', actor: `slack:${MALLORY}`, client: mode === 'http' ? '127.0.0.1' : 'slack-socket-mode' });
+      expect(String(unmapped['message'])).toContain(id);
+      if (mode === 'http') {
+        await refusedWith('admin_auth_failed', 'the signature does not match the body');
+        await refusedWith('admin_auth_failed', 'the timestamp is more than 5 minutes from now');
+        const unsigned = await fetch(callbackUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'payload=%7B%7D' });
+        expect(unsigned.status).toBe(401);
+        await refusedWith('admin_auth_required', 'no X-Slack-Request-Timestamp');
+      }
+      // The right message and approval, another body's hash: refused, audited.
+      const otherBody = { user: ALICE, ts: m.ts, action: 'keyway.approve_once', value: `${id}:${'0'.repeat(64)}` };
+      if (mode === 'http') await slack.clickByHttp(callbackUrl, otherBody);
+      else slack.clickBySocket(otherBody);
+      expect((await refusedWith('conflict', 'that button was for another body'))['actor']).toBe(`slack:${ALICE}`);
+      expect(sent(path)).toBe(0);
 
       let taken: Awaited<ReturnType<SlackStandin['clickByHttp']>> | undefined;
+      const lastAliceClick = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
       if (mode === 'http') taken = await slack.clickByHttp(callbackUrl, { user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
-      else slack.clickBySocket({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
+      else slack.clickBySocket(lastAliceClick);
       const r = await held;
       expect(r.status).toBe(200);
       expect(sent(path)).toBe(1);
@@ -139,12 +167,20 @@ for (const mode of ['http', 'socket'] as const) {
         const replay = await slack.clickByHttp(callbackUrl, {}, { rawBody: taken.rawBody, timestamp: taken.timestamp, signature: taken.signature });
         expect(replay.status).toBe(200);
         expect(slackSignature(SIGNING, taken.timestamp, taken.rawBody)).toBe(taken.signature);
+      } else {
+        // Socket Mode: the same envelope's payload delivered again (a redelivery, or a replay).
+        slack.clickBySocket(lastAliceClick);
       }
+      await refusedWith('conflict', 'a payload already answered');
       // A button from the first message, aimed at the second: bound to another id and body.
       const forOther = { user: ALICE, ts: m2.ts, action: 'keyway.approve_once', value: firstButton };
       if (mode === 'http') await slack.clickByHttp(callbackUrl, forOther);
       else slack.clickBySocket(forOther);
-      await waitFor(() => slack.ephemerals.find((e) => e.user === ALICE), 'the refusal of a button bound to another request');
+      await waitFor(
+        () => slack.ephemerals.find((e) => e.user === ALICE && e.text.includes('not on keyway')),
+        'the refusal of a button bound to another request',
+      );
+      await refusedWith('conflict', 'that button is not on keyway’s message for this approval');
       expect(sent(path)).toBe(1);
       const deny = { user: ALICE, ts: m2.ts, action: 'keyway.deny' };
       if (mode === 'http') await slack.clickByHttp(callbackUrl, deny);
@@ -160,6 +196,9 @@ for (const mode of ['http', 'socket'] as const) {
       expect(denied.code).toBe('approval_denied');
       expect(denied.text).toContain('wrong branch');
       expect(sent(path)).toBe(1);
+      // No refusal line carries a payload, a signature or a secret.
+      const lines = JSON.stringify(refusals());
+      for (const text of ['block_actions', 'v0=', 'action_ts', BOT, APP, SIGNING, BODY_SECRET]) expect(lines).not.toContain(text);
     });
   });
 }

@@ -29,7 +29,7 @@ function pending(over: Partial<ApprovalRecord> = {}): ApprovalRecord {
 }
 
 const asked = (over: Partial<Parameters<typeof decideApproval>[2]> = {}) => ({ approve: true, by: 'alice@host', now: NOW, ...over });
-const request = { agent: 'bot', grant: 'gh', method: 'POST', path: '/repos/acme/merges' };
+const request = { agent: 'bot', grant: 'gh', method: 'POST', host: 'api.example.test', port: 443, path: '/repos/acme/merges' };
 
 describe('answering an approval', () => {
   it('approves once by default, for the rule window when it has one, or for --for', () => {
@@ -73,7 +73,15 @@ describe('what a yes covers', () => {
   it('a window: the same agent, grant, method and exact path, until it ends', () => {
     expect(windowCovers(window(), request, NOW)).toBe(true);
     expect(windowCovers(window(), { ...request, method: 'post' }, NOW)).toBe(true);
-    for (const other of [{ agent: 'eve' }, { grant: 'other' }, { method: 'DELETE' }, { path: '/repos/acme/merges/1' }, { path: '/repos/acme/Merges' }]) {
+    for (const other of [
+      { agent: 'eve' },
+      { grant: 'other' },
+      { method: 'DELETE' },
+      { host: 'other.example.test' },
+      { port: 8443 },
+      { path: '/repos/acme/merges/1' },
+      { path: '/repos/acme/Merges' },
+    ]) {
       expect(windowCovers(window(), { ...request, ...other }, NOW), JSON.stringify(other)).toBe(false);
     }
     expect(windowCovers(window(), request, later(600_000))).toBe(false);
@@ -102,6 +110,10 @@ describe('what a yes covers', () => {
     expect(onceFor(once, request, EMPTY_SHA256)).toBe(false);
     expect(onceFor(once, { ...request, path: '/repos/x/merges' }, 'ab'.repeat(32))).toBe(false);
     expect(onceFor(once, { ...request, overrides: 'method DELETE' }, 'ab'.repeat(32))).toBe(false);
+    // Another host or port of the grant, another query: not the request approved.
+    for (const other of [{ host: 'other.example.test' }, { port: 8443 }, { query: '?force=true' }])
+      expect(onceFor(once, { ...request, ...other }, 'ab'.repeat(32)), JSON.stringify(other)).toBe(false);
+    expect(onceFor(once, { ...request, query: '' }, 'ab'.repeat(32))).toBe(true);
     // A held request's yes is its own: never spent by another.
     expect(onceFor({ ...once, holder: { host: 'h', pid: 1, started_at: 'x' } }, request, 'ab'.repeat(32))).toBe(false);
   });

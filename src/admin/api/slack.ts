@@ -1,7 +1,8 @@
 // POST /slack/interactivity: where Slack sends the clicks on keyway's approval messages, with
 // approvals.slack mode: http (src/approvals/slack/http.ts says what it admits). Open (Slack has no
 // admin token): its signing secret's v0 signature over the raw body is the credential. The desk
-// writes the approval's audit line for a click taken; a refused one is logged, not audited.
+// writes the approval's audit line for a click taken; the room one for a refused callback
+// (approvals/slack/refused.ts). A body over 64 KiB is refused before anything reads it, unaudited.
 import { AdminError } from '../../errors/index.ts';
 import { MAX_CALLBACK_BYTES } from '../../approvals/slack/http.ts';
 import type { AdminDeps } from '../deps.ts';
@@ -41,7 +42,12 @@ export function slackRoutes(deps: AdminDeps): Route[] {
           const value = ctx.req.headers[name];
           return typeof value === 'string' ? value : undefined;
         };
-        const reply = await answer({ rawBody: Buffer.concat(chunks), timestamp: header('x-slack-request-timestamp'), signature: header('x-slack-signature') });
+        const reply = await answer({
+          rawBody: Buffer.concat(chunks),
+          timestamp: header('x-slack-request-timestamp'),
+          signature: header('x-slack-signature'),
+          client: ctx.client,
+        });
         if (reply.status !== 200) throw new AdminError(reply.code, reply.message);
         // Empty: Slack reads a JSON answer to a modal's submission as a response_action.
         ctx.res.writeHead(200, { 'content-length': '0' });

@@ -2,6 +2,7 @@ import { windowOf } from '../core/burst.ts';
 import { judge } from '../core/judge.ts';
 import { type AnomalyRecord, addCounts, anomalyRecordId, emptyRecord, learn, type Seen, wouldLearn } from '../core/record.ts';
 import type { AnomalySettings, Signal } from '../core/settings.ts';
+import { gone, staleHistories } from './prune.ts';
 
 // The agents' histories in the store (`anomaly:<agent>`, core/record.ts), shared by every process
 // and replica on it as the quotas are: a signal is judged against the record as this process last
@@ -10,9 +11,17 @@ import type { AnomalySettings, Signal } from '../core/settings.ts';
 // to the store every second (and at stop), in one update; learning writes only when the record
 // changes (a new grant, host class, method or hour: rare once an agent has settled).
 
+interface BookDraft {
+  get<T>(id: string): T | undefined;
+  set(id: string, value: unknown): void;
+  delete(id: string): boolean;
+  entries<T>(prefix: string): Array<[string, T]>;
+}
+
 interface BookStore {
   get<T>(id: string): T | undefined;
-  update<R>(change: (draft: { get<T>(id: string): T | undefined; set(id: string, value: unknown): void }) => R): Promise<R>;
+  entries<T>(prefix: string): Array<[string, T]>;
+  update<R>(change: (draft: BookDraft) => R): Promise<R>;
 }
 
 interface Pending {
@@ -23,15 +32,22 @@ interface Pending {
 }
 
 const FLUSH_MS = 1_000;
+/** How often the histories of agents gone or expired are looked for (prune.ts); and once soon after start. */
+const PRUNE_MS = 10 * 60_000;
+const FIRST_PRUNE_MS = 5_000;
 
 export class AnomalyBook {
   readonly #store: BookStore;
   readonly #pending = new Map<string, Pending>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  #pruner: NodeJS.Timeout | undefined;
+  readonly #configAgents: () => ReadonlySet<string>;
 
-  constructor(store: BookStore) {
+  /** `configAgents`: the agents of the config in force (a store agent's record is read from the store). */
+  constructor(store: BookStore, configAgents: () => ReadonlySet<string>) {
     this.#store = store;
+    this.#configAgents = configAgents;
   }
 
   record(agent: string): AnomalyRecord | undefined {
@@ -89,7 +105,9 @@ export class AnomalyBook {
   learn(agent: string, seen: Seen, signals: readonly Signal[], settings: AnomalySettings, now: Date): Promise<void> {
     const id = anomalyRecordId(agent);
     const pending = this.#pendingNow(agent, settings, now);
+    const known = this.#configAgents();
     return this.#store.update((draft) => {
+      if (gone(draft, agent, known, now.getTime())) return;
       draft.set(id, learn(draft.get<AnomalyRecord>(id) ?? emptyRecord(), seen, signals, settings, now.getTime(), pending));
     });
   }
@@ -99,10 +117,13 @@ export class AnomalyBook {
     if (this.#flushing) return this.#flushing.then(() => this.flush());
     const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([key, p]) => ({ key, p, adding: p.n }));
     if (due.length === 0) return Promise.resolve();
+    const known = this.#configAgents();
+    const now = Date.now();
     const flushing = this.#store
       .update((draft) => {
         // Oldest window first: a record is rolled forward only after the counts of the windows before.
         for (const { p, adding } of [...due].sort((a, b) => a.p.window - b.p.window)) {
+          if (gone(draft, p.agent, known, now)) continue;
           const id = anomalyRecordId(p.agent);
           draft.set(id, addCounts(draft.get<AnomalyRecord>(id) ?? emptyRecord(), p.window, adding, p.perMs, p.window));
         }
@@ -121,10 +142,40 @@ export class AnomalyBook {
     return flushing;
   }
 
+  /**
+   * Removes the histories of agents that can never be served again (prune.ts): read first, so a
+   * store with none to remove is not written. Returns the agents whose histories went.
+   */
+  async prune(now: number): Promise<string[]> {
+    const known = this.#configAgents();
+    if (staleHistories(this.#store, known, now).length === 0) return [];
+    return this.#store.update((draft) => {
+      const stale = staleHistories(draft, known, now);
+      for (const agent of stale) draft.delete(anomalyRecordId(agent));
+      return stale;
+    });
+  }
+
+  /** Prunes soon after start, then every PRUNE_MS, against the config's agents as they stand then. */
+  startPruning(onError: (err: Error) => void): void {
+    const run = (after: number) => {
+      this.#pruner = setTimeout(() => {
+        void this.prune(Date.now())
+          .catch(onError)
+          .finally(() => {
+            if (this.#pruner !== undefined) run(PRUNE_MS);
+          });
+      }, after).unref();
+    };
+    run(FIRST_PRUNE_MS);
+  }
+
   /** At stop: the last counts go to the store. */
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#pruner);
+    this.#pruner = undefined;
     await this.flush();
   }
 }

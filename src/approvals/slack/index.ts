@@ -7,6 +7,7 @@ import { answerInteractivity, type InteractivityAnswer } from './http.ts';
 import { type RoomOptions, roomSettings, SlackRoom } from './room.ts';
 import { type SocketMode, startSocketMode } from './socket.ts';
 import { slackWebApi } from './web-api.ts';
+import { createRequire } from 'node:module';
 
 // approvals.slack put together, in the process that owns the admin listener (a primary, never a
 // worker, nor `keyway fetch`'s or `run --contain`'s own keyway): the room posting and updating, and
@@ -17,7 +18,9 @@ import { slackWebApi } from './web-api.ts';
 export interface SlackApprovals {
   room: SlackRoom;
   /** POST /slack/interactivity; undefined in Socket Mode (the path answers 404). */
-  interactivity: ((request: { rawBody: Buffer; timestamp: string | undefined; signature: string | undefined }) => Promise<InteractivityAnswer>) | undefined;
+  interactivity:
+    | ((request: { rawBody: Buffer; timestamp: string | undefined; signature: string | undefined; client: string }) => Promise<InteractivityAnswer>)
+    | undefined;
   stop(): Promise<void>;
 }
 
@@ -29,6 +32,8 @@ export interface SlackApprovalsOptions {
   desk: Pick<ApprovalDesk, 'get' | 'decide'>;
   logger: Logger;
   now: () => Date;
+  /** The audit writer: refused callbacks are lines of their own (refused.ts). */
+  audit: RoomOptions['audit'];
 }
 
 export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprovals | undefined {
@@ -54,6 +59,7 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
     },
     logger,
     now: options.now,
+    audit: options.audit,
   });
   room.start();
   let socket: SocketMode | undefined;
@@ -61,7 +67,9 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
     const appToken = secret('app_token');
     socket = startSocketMode({
       open: async () => String((await api.call('apps.connections.open', appToken(), {}))['url']),
-      onInteractive: (payload) => void room.click(payload).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'a click failed')),
+      connect: webSocketVia(options.dispatcher),
+      onInteractive: (payload) =>
+        void room.click(payload, { kind: 'socket' }).catch((err: Error) => logger.warn({ err: { message: err.message } }, 'a click failed')),
       logger,
     });
   }
@@ -74,4 +82,17 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
       await room.stop();
     },
   };
+}
+
+/**
+ * Socket Mode's WebSocket, opened through `dispatcher` (the token endpoints': egress.proxy's CONNECT,
+ * proxy.hosts, proxy.upstream_ca), as the Web API calls are. undici's own WebSocket, the one Node's
+ * global is, from the undici that made the dispatcher; loaded only in mode: socket.
+ */
+function webSocketVia(dispatcher: Dispatcher): (url: string) => WebSocket {
+  const require = createRequire(import.meta.url);
+  const { WebSocket: UndiciWebSocket } = require('undici/lib/web/websocket/websocket.js') as {
+    WebSocket: new (url: string, init: { dispatcher: Dispatcher }) => WebSocket;
+  };
+  return (url) => new UndiciWebSocket(url, { dispatcher });
 }

@@ -6,6 +6,9 @@ import { type AdmittedClick, DENY_VIEW, denyMetadata, readClick } from './click.
 import { bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
 import { SeenClicks } from './seen.ts';
 import type { SlackWebApi } from './web-api.ts';
+import { type CallbackVia, type RefusedCallback, refusedCallbackEvent } from './refused.ts';
+import type { AuditEvent } from '../../audit/event.ts';
+import type { AuditCode } from '../../errors/index.ts';
 
 // The approvals' Slack room: each pending approval posted once to the channel, its message updated
 // in place when it ends (a click here, an answer on the dashboard or the CLI, an expiry), and the
@@ -54,6 +57,8 @@ export interface RoomOptions {
   desk: { get(id: string): ApprovalRecord | undefined; decide(id: string, asked: DecisionAsked): Promise<DecisionResult> };
   logger: Logger;
   now: () => Date;
+  /** Where refused callbacks are audited (the audit writer); none in a test that does not read them. */
+  audit?: { write(event: AuditEvent): Promise<void> } | undefined;
 }
 
 /** A claim not turned into a message this long (the process posting it died): claimable again. */
@@ -225,26 +230,34 @@ export class SlackRoom {
 
   /**
    * A callback's payload, from Socket Mode or HTTP interactivity (already verified as Slack's).
-   * Returns why it was refused, or undefined when taken (or a replay, which is ignored).
+   * Returns why it was refused, or undefined when taken. Each refusal (a replay included) is an
+   * audit line (refused.ts), and the clicker is told why in an ephemeral message where they can be.
    */
-  async click(payload: unknown): Promise<string | undefined> {
+  async click(payload: unknown, via: CallbackVia = { kind: 'socket' }): Promise<string | undefined> {
     const settings = this.#o.settings();
     if (settings === undefined) return 'Slack approvals are not configured';
     const read = readClick(payload, settings.channel);
     if (!read.ok) {
       this.#o.logger.warn({ slack_user: read.user, reason: read.reason }, 'Slack approvals: a callback was refused');
+      this.refused({ code: 'bad_request', reason: read.reason, user: read.user }, via);
       return read.reason;
     }
     const click = read.click;
-    if (!this.#seen.first(click.key, this.#o.now().getTime())) return 'a payload already answered';
+    const audited = (code: AuditCode, reason: string) => this.refused({ code, reason, user: click.user, approval: click.approvalId }, via);
+    if (!this.#seen.first(click.key, this.#o.now().getTime())) {
+      audited('conflict', 'a payload already answered (a replay, or a redelivered envelope)');
+      return 'a payload already answered';
+    }
     const name = settings.approvers[click.user];
     if (name === undefined) {
+      audited('admin_auth_failed', `Slack user ${click.user} is not one of approvals.slack.approvers`);
       await this.#refuse(click, 'you are not one of keyway’s approvers (approvals.slack.approvers): nothing was decided');
       return 'not a mapped approver';
     }
     await this.#postingDone(click.approvalId);
     const refusal = this.#bound(click);
     if (refusal !== undefined) {
+      audited(refusal.startsWith('no approval') ? 'not_found' : 'conflict', refusal);
       await this.#refuse(click, `${refusal}: nothing was decided`);
       return refusal;
     }
@@ -258,11 +271,19 @@ export class SlackRoom {
       now: this.#o.now(),
     });
     if (!result.ok) {
+      audited(result.code === 'usage' ? 'bad_request' : result.code, result.message);
       await this.#refuse(click, result.message);
       return result.message;
     }
     this.storeChanged();
     return undefined;
+  }
+
+  /** A refused callback's audit line (refused.ts): written in the background; a failed write is the writer's to report. */
+  refused(refused: RefusedCallback, via: CallbackVia): void {
+    const audit = this.#o.audit;
+    if (audit === undefined) return;
+    audit.write(refusedCallbackEvent(refused, via, this.#o.now())).catch(() => undefined);
   }
 
   /**

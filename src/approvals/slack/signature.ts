@@ -8,7 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const MAX_CALLBACK_AGE_S = 5 * 60;
 
-export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+export type SignatureCheck = { ok: true } | { ok: false; reason: string; missing?: true };
 
 export function checkSlackSignature(
   secret: string,
@@ -17,8 +17,8 @@ export function checkSlackSignature(
   nowMs: number,
 ): SignatureCheck {
   const { timestamp, signature } = headers;
-  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'no X-Slack-Request-Timestamp (seconds)' };
-  if (signature === undefined || !/^v0=[0-9a-f]{64}$/.test(signature)) return { ok: false, reason: 'no X-Slack-Signature of the v0 form' };
+  if (timestamp === undefined || !/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'no X-Slack-Request-Timestamp (seconds)', missing: true };
+  if (signature === undefined || !/^v0=[0-9a-f]{64}$/.test(signature)) return { ok: false, reason: 'no X-Slack-Signature of the v0 form', missing: true };
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > MAX_CALLBACK_AGE_S) return { ok: false, reason: 'the timestamp is more than 5 minutes from now' };
   const mac = createHmac('sha256', secret);
   mac.update(`v0:${timestamp}:`);

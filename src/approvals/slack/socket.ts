@@ -3,7 +3,9 @@ import { isLoopbackAddress } from '../../config/loopback.ts';
 
 // Socket Mode: Slack delivers the clicks over a WebSocket keyway opens itself, so no public URL is
 // needed (a laptop behind NAT works). The URL comes from apps.connections.open (app-level token),
-// is good for one connection, and is opened with Node's own WebSocket (no `ws`, no @slack/socket-mode:
+// is good for one connection, and is opened with undici's WebSocket (Node's own, at the version of
+// keyway's HTTP client, given the token endpoints' dispatcher: egress.proxy, proxy.hosts and
+// proxy.upstream_ca apply as to the Web API; no `ws`, no @slack/socket-mode:
 // the protocol is `hello`, envelopes to acknowledge by id, and `disconnect`; a dependency would add
 // its own reconnect loop and logging of envelopes, which carry the payloads).
 // Each envelope is acknowledged at once (Slack redelivers one that is not, within seconds), then
@@ -16,6 +18,8 @@ export interface SocketModeOptions {
   open(): Promise<string>;
   onInteractive(payload: unknown, envelopeId: string): void;
   logger: Logger;
+  /** Opens the WebSocket: through egress.proxy when set (index.ts); Node's global WebSocket when absent. */
+  connect?: ((url: string) => WebSocket) | undefined;
 }
 
 export interface SocketMode {
@@ -65,7 +69,7 @@ export function startSocketMode(options: SocketModeOptions): SocketMode {
       return again();
     }
     if (stopped) return;
-    const ws = new WebSocket(url);
+    const ws = options.connect ? options.connect(url) : new WebSocket(url);
     socket = ws;
     ws.addEventListener('message', (event) => {
       let message: Record<string, unknown>;

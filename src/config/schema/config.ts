@@ -5,6 +5,7 @@ import type { injectSchema } from '../grant-fields.ts';
 import { GRANT_ID } from '../ids.ts';
 import { agentSchema, type ruleSchema } from './agents.ts';
 import { anomalySchema } from './anomaly.ts';
+import { checkAnomalyAgentNames } from './anomaly-names.ts';
 import { exportTargetSchema } from './audit-export.ts';
 import { slackSchema } from './slack.ts';
 import { identitiesSchema } from './identities.ts';
@@ -331,6 +332,7 @@ export const configSchema = configObject.superRefine((config, ctx) => {
     });
   }
   checkBudgetNames(config, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+  checkAnomalyAgentNames(config, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   // The audit table lives in the store's database: there is no other database to write it to.
   if (config.audit.sink === 'postgres' && config.store.backend !== 'postgres') {
     ctx.addIssue({ code: 'custom', path: ['audit', 'sink'], message: "postgres writes to the store's database: it needs store.backend postgres" });

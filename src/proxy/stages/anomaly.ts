@@ -54,8 +54,12 @@ function hold(request: StagedRequest, judged: AnomalyJudged): void {
   const named = `anomaly: ${judged.signals.map((s) => s.name).join(', ')}`;
   const rule = request.approvalRule;
   // A rule that asks already: one question, naming both; its wait and window hold.
+  // Fresh: a window a person gave the rule alone (or another signal) does not cover what is new now,
+  // else a burst or an off hour on a windowed path would pass unasked, and teach the history too.
   request.approvalRule =
-    rule === undefined ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined } : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256) };
+    rule === undefined
+      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true }
+      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), fresh: true };
   judged.held = true;
 }
 

@@ -1,7 +1,10 @@
+import { staticCredential } from '../../credentials/providers/static.ts';
+import type { Grant } from '../../credentials/grant.ts';
 import { chainOf } from '../../delegation/chain.ts';
 import { ProxyError } from '../../errors/index.ts';
 import { REFUSED, rpcErrorBody } from '../../mcp/rpc-errors.ts';
 import { boundRefusal, holdWhole } from '../body-hold.ts';
+import { redactAll, secretNeedles } from '../leak-guard/index.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -40,14 +43,17 @@ async function ask(request: StagedRequest): Promise<void> {
       grant: grant.id,
       method: req.method ?? 'GET',
       path: request.path,
+      query: request.query,
       overrides: overridesNamed(request),
       tool: request.mcp?.call?.tools || undefined,
       bodyKey: request.mcp?.call?.key,
       host: draft.event.host,
       port: draft.event.port,
-      purpose: request.purpose,
+      // As the audit line has it: the grant's secret redacted in any form (stage purpose), cut.
+      purpose: request.purpose === undefined ? undefined : (request.draft.event.purpose ?? undefined),
       rule,
       body,
+      shown: withSecretMasked(grant, body),
       contentType: typeof req.headers['content-type'] === 'string' ? req.headers['content-type'] : undefined,
       contentEncoding: req.headers['content-encoding'],
       onClientGone: (listener) => request.onClientGone(listener),
@@ -58,6 +64,21 @@ async function ask(request: StagedRequest): Promise<void> {
     if (err.approval) draft.event.approval = { id: err.approval.id, outcome: err.approval.state === 'pending' ? 'required' : err.approval.state };
     throw asRpcAnswer(request, err);
   }
+}
+
+/**
+ * The body with the grant's static secret masked (`*`, the same length, so JSON and form bodies
+ * still read as what they are) in every form the leak guard knows: what a person is shown must
+ * never carry keyway's own secret (default deny: the needles, not names or shapes, decide). An
+ * OAuth token is not known yet here (stage credential is later), so no agent can hold it either.
+ */
+function withSecretMasked(grant: Grant, body: Buffer): Buffer | undefined {
+  if (body.length === 0) return undefined;
+  const known = staticCredential(grant.type, grant.material);
+  const needles = known === undefined ? [] : secretNeedles(known);
+  if (needles.length === 0) return undefined;
+  const { output, count } = redactAll(body, needles, 'mask');
+  return count > 0 ? output : undefined;
 }
 
 /** The methods and paths the request's override headers named (stage access recorded them). */
