@@ -77,7 +77,13 @@ describe('audit.export: an HTTPS receiver with a token, status, and receivers th
       },
     });
     await through(proxy, '/echo');
-    const failed = await untilMetrics(proxy, (m) => (m.get(exportSeries('keyway_audit_export_failures', 0, 'ocsf')) ?? 0) >= 1, 'the wrong token refused');
+    const failed = await untilMetrics(
+      proxy,
+      (m) =>
+        (m.get(exportSeries('keyway_audit_export_failures', 0, 'ocsf')) ?? 0) >= 1 &&
+        (m.get(exportSeries('keyway_audit_export_failures', 1, 'ocsf')) ?? 0) >= 1,
+      'both targets refused',
+    );
     expect(failed.get(exportSeries('keyway_audit_export_sent_lines', 0, 'ocsf'))).toBe(0);
     // The receiver saw the wrong token, and took nothing with it.
     expect(https.headers.some((h) => h.authorization === `Splunk ${WRONG}`)).toBe(true);
