@@ -12,6 +12,7 @@ import type { TokenTools } from '../operations/tokens.ts';
 import type { Dispatcher } from '../net/undici.ts';
 import type { Services } from '../open-home.ts';
 import type { MetricsText, Readiness } from './operate-routes.ts';
+import type { ExportView } from '../audit-export/status-view.ts';
 import type { AdminAuditTarget } from './router.ts';
 
 /** Live numbers only the running process knows. Nothing in it is secret. */
@@ -55,6 +56,8 @@ export interface AdminDeps {
   activity: () => ProxyActivity | Promise<ProxyActivity>;
   /** POST /api/reload: re-reads the config file, as SIGHUP does (app/live-config.ts audits it); `client` is the caller's address. */
   reload: (client: string, actor: string | null) => Promise<{ reloaded: boolean }>;
+  /** audit.export's targets (none where this process does not export), for /api/status. */
+  exports?: (() => readonly ExportView[]) | undefined;
   /** For /readyz: checked on every call. */
   readiness: () => Readiness;
   /** For /metrics. */

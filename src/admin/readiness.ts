@@ -15,6 +15,8 @@ interface ReadinessParts {
   minRetentionMs?: number;
   /** Why audit rotation fails, if it does: a warning (lines are still written, to one growing file). */
   rotation?: () => Error | null;
+  /** audit.export targets failing for a while (audit-export/status-view.ts): a warning, never a failed check. */
+  exportWarning?: (now: Date) => string | null;
   now?: () => Date;
 }
 
@@ -28,7 +30,9 @@ export function readinessOf(parts: ReadinessParts): Readiness {
   const storeError = parts.store.readError;
   const hold = parts.retention?.() ?? null;
   const rotation = parts.rotation?.() ?? null;
+  const exporting = parts.exportWarning?.(now) ?? null;
   const warnings = {
+    ...(exporting === null ? {} : { audit_export: exporting }),
     ...(hold === null ? {} : { audit_retention: retentionWarning(hold, parts.minRetentionMs ?? 0) }),
     ...(rotation === null ? {} : { audit_rotation: rotationWarning(rotation) }),
   };

@@ -4,6 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import type { AdminDeps } from '../admin/deps.ts';
 import type { readinessOf } from '../admin/readiness.ts';
+import { exportViews, exportWarning } from '../audit-export/status-view.ts';
 import type { AdminServer } from '../admin/server.ts';
 import { proxyUrlFor, type ListenAddress } from '../config/index.ts';
 import { asListenFailure } from './listen.ts';
@@ -37,7 +38,9 @@ export function adminDeps(parts: Parts, place: AdminPlace, readiness: typeof rea
         retention: () => auditWriter.retentionHold ?? null,
         minRetentionMs: config.audit.min_retention,
         rotation: () => auditWriter.rotationError ?? null,
+        exportWarning: (now) => (parts.auditExport === undefined ? null : exportWarning(exportViews(parts.auditExport.status()), now)),
       }),
+    ...(parts.auditExport === undefined ? {} : { exports: () => exportViews(parts.auditExport!.status()) }),
     metrics,
     env,
     tokens: { tokens, renewing, minted: parts.minted, dispatcher: tokenEndpoints.dispatcher },

@@ -5,6 +5,7 @@ import { loadPolicy } from '../policy/cedar/load.ts';
 import type { Logger } from 'pino';
 import type { RefusalBudget } from '../audit/index.ts';
 import { resolveFromHome } from '../config/index.ts';
+import { readSecretRef } from '../config/secret-ref.ts';
 import { loadConfigIsolated } from '../config/load-isolated.ts';
 import { CountingAudit } from '../observability/counting-audit.ts';
 import { Renewer } from '../credentials/issuing/renewer.ts';
@@ -223,6 +224,7 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
           resolvePath: (p) => resolveFromHome(config, p),
           auditPath: paths.audit,
           dataDir: paths.dataDir,
+          readSecret: (ref) => readSecretRef(ref, env, config.home),
           version: keywayVersion(),
           log: logger,
         })

@@ -10,7 +10,8 @@ import { acquireFileLock, type ReleaseFileLock } from '../files/file-lock.ts';
 import { cursorPath, readCursor, writeCursor, type Cursor } from './cursor.ts';
 import { encodeLine, wireOf } from './encode.ts';
 import { ChainFollower, headSeq } from './follower.ts';
-import { failureText, transportFor, type Transport } from './transports.ts';
+import type { HeaderValues } from './headers.ts';
+import { failureText, isUnsure, transportFor, type Transport } from './transports.ts';
 
 export interface ExportStatus {
   format: string;
@@ -27,6 +28,13 @@ export interface ExportStatus {
   missed: number;
   /** Why the last send failed, until one succeeds (a code: ECONNREFUSED, HTTP 503). */
   error: string | null;
+  /** When a batch was last delivered (ISO 8601), or null: none since start. */
+  last_success: string | null;
+  /** The last failure, kept after a success (a code, never the URL), and when. */
+  last_error: string | null;
+  last_error_at: string | null;
+  /** When the failures going on now began (the first of them), or null while sends succeed. */
+  failing_since: string | null;
 }
 
 export interface ExportLog {
@@ -36,8 +44,12 @@ export interface ExportLog {
 
 export interface ExporterOptions {
   target: ExportTargetConfig;
+  /** Its place in audit.export: the app log names the target by it and its host, never the URL (a path or query may carry a tenant). */
+  index: number;
   /** The CA file's PEM, read once at start (target.ca). */
   caPem: string | undefined;
+  /** An https:// target's headers (headers.ts), read at each send. */
+  headers?: HeaderValues | undefined;
   auditPath: string;
   dataDir: string;
   version: string;
@@ -60,17 +72,35 @@ export class TargetExporter {
   readonly #transport: Transport;
   readonly #cursorFile: string;
   #cursor: Cursor = { seq: 0, hash: '0'.repeat(64) };
+  /** The cursor before the last batch delivered: where a stream that broke after it sends again from (transports.ts). */
+  #beforeLast: Cursor | null = null;
   #status: ExportStatus;
   #stop = new AbortController();
   #running: Promise<void> | null = null;
   #release: ReleaseFileLock | null = null;
+  /** How the app log names this target. */
+  readonly #named: { target: string; host: string };
 
   constructor(options: ExporterOptions) {
     this.#o = options;
     this.#follower = new ChainFollower(options.auditPath);
-    this.#transport = transportFor(options.target.to, options.caPem);
+    this.#transport = transportFor(options.target.to, options.caPem, options.headers);
     this.#cursorFile = cursorPath(options.dataDir, options.target.format, options.target.to);
-    this.#status = { format: options.target.format, to: options.target.to, sent_seq: 0, behind: 0, sent: 0, failures: 0, missed: 0, error: null };
+    this.#named = { target: `audit.export[${options.index}]`, host: new URL(options.target.to).host };
+    this.#status = {
+      format: options.target.format,
+      to: options.target.to,
+      sent_seq: 0,
+      behind: 0,
+      sent: 0,
+      failures: 0,
+      missed: 0,
+      error: null,
+      last_success: null,
+      last_error: null,
+      last_error_at: null,
+      failing_since: null,
+    };
   }
 
   get status(): ExportStatus {
@@ -121,7 +151,9 @@ export class TargetExporter {
       while (Date.now() < deadline && (await this.#sendBatch())) {
         // until caught up
       }
-    })().catch(() => undefined);
+    })()
+      .catch((err: unknown) => (isUnsure(err) ? this.#sendLastAgain() : undefined))
+      .catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([flush, new Promise((resolve) => (timer = setTimeout(resolve, STOP_FLUSH_MS)))]);
     clearTimeout(timer);
@@ -142,18 +174,21 @@ export class TargetExporter {
       let more = false;
       try {
         more = await this.#sendBatch();
-        if (failures > 0) this.#o.log.info({ to: this.#o.target.to, sent_seq: this.#cursor.seq }, 'audit export resumed');
+        if (failures > 0) this.#o.log.info({ ...this.#named, sent_seq: this.#cursor.seq }, 'audit export resumed');
         failures = 0;
         this.#status.error = null;
+        this.#status.failing_since = null;
       } catch (err) {
+        if (isUnsure(err)) await this.#sendLastAgain();
         failures++;
         this.#status.failures++;
         const error = failureText(err);
+        const at = new Date().toISOString();
+        this.#status.last_error = error;
+        this.#status.last_error_at = at;
+        this.#status.failing_since ??= at;
         if (failures === 1 || error !== this.#status.error)
-          this.#o.log.warn(
-            { to: this.#o.target.to, error, behind: this.#status.behind },
-            'audit export could not send; lines wait in the audit log and are retried',
-          );
+          this.#o.log.warn({ ...this.#named, error, behind: this.#status.behind }, 'audit export could not send; lines wait in the audit log and are retried');
         this.#status.error = error;
       }
       await this.#refreshBehind();
@@ -175,6 +210,7 @@ export class TargetExporter {
     }
     if (lines.length === 0) return false;
     const wire = wireOf(this.#o.target.to);
+    const before = this.#cursor;
     await this.#transport.send(lines.map((line) => encodeLine(line, this.#o.target.format, wire, this.#o.version)));
     // Said once the batch went (a batch tried again would say it again).
     this.#checkChain(lines[0]!);
@@ -184,7 +220,25 @@ export class TargetExporter {
     await writeCursor(this.#cursorFile, this.#cursor, this.#o.target);
     this.#status.sent += lines.length;
     this.#status.sent_seq = last.seq;
+    this.#status.last_success = new Date().toISOString();
+    this.#status.behind = Math.max(0, this.#status.behind - lines.length);
+    this.#beforeLast = before;
     return lines.length >= max;
+  }
+
+  /** The stream broke after the last batch was written: its cursor goes back before it, so the batch goes again. */
+  async #sendLastAgain(): Promise<void> {
+    const back = this.#beforeLast;
+    this.#beforeLast = null;
+    if (back === null) return;
+    this.#o.log.warn(
+      { ...this.#named, from: back.seq + 1, to_seq: this.#cursor.seq },
+      'the receiver broke the connection just after a batch: sending that batch again (it may get some lines twice, by seq)',
+    );
+    this.#cursor = back;
+    this.#status.sent_seq = back.seq;
+    this.#follower.forget();
+    await writeCursor(this.#cursorFile, this.#cursor, this.#o.target);
   }
 
   /** The first line after the cursor should follow it: a gap is lines pruned, a wrong prev another chain. */
@@ -193,12 +247,12 @@ export class TargetExporter {
       const missed = first.seq - this.#cursor.seq - 1;
       this.#status.missed += missed;
       this.#o.log.warn(
-        { to: this.#o.target.to, from: this.#cursor.seq + 1, to_seq: first.seq - 1, missed },
+        { ...this.#named, from: this.#cursor.seq + 1, to_seq: first.seq - 1, missed },
         'audit lines were gone from the log before they could be exported',
       );
     } else if (first.prev !== this.#cursor.hash && this.#cursor.seq > 0) {
       this.#o.log.warn(
-        { to: this.#o.target.to, seq: first.seq },
+        { ...this.#named, seq: first.seq },
         'the audit line after the export cursor does not chain to the line it recorded (a replaced log?): exporting on from it',
       );
     }

@@ -4,7 +4,7 @@
 // the cursor. Only whole lines are read: a line still being appended is read next time.
 
 import { open, stat } from 'node:fs/promises';
-import { lastChainedLine, listRotated } from '../audit/chain-files.ts';
+import { lastChainedLine, lastRotatedLine, listRotated } from '../audit/chain-files.ts';
 import { LineSplitter } from '../audit/lines.ts';
 import { parseLine, type AuditLine } from '../audit/record.ts';
 
@@ -119,13 +119,8 @@ async function* wholeLines(path: string, offset: number, after: number): AsyncGe
   }
 }
 
-/** The seq of the chain's last line, live file first, then the newest rotated file (0: none). */
+/** The seq and hash of the chain's last line, as the writer finds its head: the live file's, else the newest rotated file's. */
 export async function headSeq(path: string): Promise<{ seq: number; hash: string } | null> {
-  const live = await lastChainedLine(path);
-  if (live !== null) return { seq: live.seq, hash: live.hash };
-  const rotated = await listRotated(path);
-  const newest = rotated.at(-1);
-  if (newest === undefined) return null;
-  const last = await lastChainedLine(newest.path);
+  const last = (await lastChainedLine(path)) ?? (await lastRotatedLine(path));
   return last === null ? null : { seq: last.seq, hash: last.hash };
 }

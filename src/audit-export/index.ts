@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { ExportTargetConfig } from '../config/schema/audit-export.ts';
 import { KeywayError } from '../errors/index.ts';
+import { headerValues, type ReadSecret } from './headers.ts';
 import { TargetExporter, type ExportLog, type ExportStatus } from './exporter.ts';
 
 export type { ExportStatus } from './exporter.ts';
@@ -19,6 +20,8 @@ export interface AuditExportOptions {
   resolvePath: (path: string) => string;
   auditPath: string;
   dataDir: string;
+  /** For the headers' secret references (env:NAME, file:PATH relative to the home). */
+  readSecret: ReadSecret;
   version: string;
   log: ExportLog;
   pollMs?: number;
@@ -34,7 +37,8 @@ export async function startAuditExport(options: AuditExportOptions): Promise<Aud
   try {
     for (const [i, target] of options.targets.entries()) {
       const caPem = target.ca === undefined ? undefined : await readCa(options.resolvePath(target.ca), i);
-      const exporter = new TargetExporter({ ...options, target, caPem });
+      const headers = target.headers === undefined ? undefined : headerValues(target.headers, options.readSecret);
+      const exporter = new TargetExporter({ ...options, target, index: i, caPem, headers });
       await exporter.start();
       exporters.push(exporter);
     }

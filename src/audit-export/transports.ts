@@ -3,6 +3,12 @@
 // the transport can tell: written to the socket (TCP, TLS), each datagram sent (UDP), or a 2xx answer
 // (HTTPS); it rejects otherwise, and the caller sends the batch again later. Failures name the
 // target and an error code only.
+//
+// Syslog over TCP and TLS has no acknowledgement (RFC 6587): bytes the kernel took may never be read
+// by a receiver that resets. So a stream that breaks soon after a batch was written (a write that
+// fails, or a reset within BREAK_WINDOW_MS of the last write) rejects the next send
+// `unsure`: the caller sends the last batch again with it. A receiver may then get a few lines twice
+// (each has its seq and id to drop it by); it does not lose them.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { request } from 'node:https';
@@ -10,15 +16,32 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 
 export interface Transport {
-  /** Sends every message of the batch, in order. */
+  /**
+   * Sends every message of the batch, in order. A rejection with `unsure: true` says the batch
+   * before this one may not have arrived either (a stream that broke after it was written).
+   */
   send(messages: readonly Buffer[]): Promise<void>;
   close(): void;
+}
+
+/** A stream closed by the receiver this soon after a write may have dropped what was written. */
+const BREAK_WINDOW_MS = 5_000;
+
+/** An error after which the last batch written is sent again too. */
+function unsure(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  return Object.assign(e, { unsure: true });
+}
+
+export function isUnsure(err: unknown): boolean {
+  return (err as { unsure?: unknown } | null)?.unsure === true;
 }
 
 /** How long a connection or an HTTPS answer may take before the batch is tried again later. */
 const TIMEOUT_MS = 10_000;
 
-export function transportFor(to: string, caPem: string | undefined): Transport {
+/** `headers`: an https:// target's own headers (headers.ts), read at each send. */
+export function transportFor(to: string, caPem: string | undefined, headers?: () => Record<string, string>): Transport {
   const url = new URL(to);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port);
@@ -34,7 +57,7 @@ export function transportFor(to: string, caPem: string | undefined): Transport {
     case 'syslog+udp:':
       return new DatagramTransport(host, port);
     case 'https:':
-      return new HttpsTransport(url, caPem);
+      return new HttpsTransport(url, caPem, headers);
     default:
       throw new Error(`no transport for ${url.protocol}`);
   }
@@ -65,15 +88,28 @@ class StreamTransport implements Transport {
     this.#ready = ready;
   }
 
+  /** When the current connection last took a write (0: nothing written on it). */
+  #lastWrite = 0;
+  /** The receiver closed the connection soon after a write: the next send says so. */
+  #broke = false;
+
   async send(messages: readonly Buffer[]): Promise<void> {
+    if (this.#broke) {
+      this.#broke = false;
+      throw unsure(Object.assign(new Error('the receiver closed the connection after the last batch'), { code: 'ECONNRESET' }));
+    }
     const socket = this.#socket ?? (await this.#connect());
     try {
       await new Promise<void>((resolve, reject) => {
         socket.write(Buffer.concat(messages), (err) => (err ? reject(err) : resolve()));
       });
+      this.#lastWrite = Date.now();
     } catch (err) {
-      this.#drop(socket);
-      throw err;
+      // A write refused just after the last one went: that one may not have been read either.
+      const recent = this.#lastWrite !== 0 && Date.now() - this.#lastWrite < BREAK_WINDOW_MS;
+      this.#drop(socket, false);
+      this.#broke = false;
+      throw recent ? unsure(err) : err;
     }
   }
 
@@ -84,9 +120,10 @@ class StreamTransport implements Transport {
       socket.once(this.#ready, () => {
         clearTimeout(timer);
         this.#socket = socket;
+        this.#lastWrite = 0;
         // A receiver that closes or errs later: forget it, so the next batch reconnects.
-        socket.on('error', () => this.#drop(socket));
-        socket.on('close', () => this.#drop(socket));
+        socket.on('error', () => this.#drop(socket, true));
+        socket.on('close', (hadError) => this.#drop(socket, hadError));
         // Receivers do not answer; anything they send is read and ignored.
         socket.resume();
         resolve(socket);
@@ -98,14 +135,24 @@ class StreamTransport implements Transport {
     });
   }
 
-  #drop(socket: Socket): void {
+  /**
+   * Forgets a connection. `failed`: it ended in an error (a reset): a receiver that closes cleanly
+   * (FIN) has read what came before (a socket closed with unread data resets instead), so only a
+   * failure soon after a write makes the next send `unsure`.
+   */
+  #drop(socket: Socket, failed: boolean): void {
     socket.destroy();
-    if (this.#socket === socket) this.#socket = null;
+    if (this.#socket !== socket) return;
+    this.#socket = null;
+    if (failed && this.#lastWrite !== 0 && Date.now() - this.#lastWrite < BREAK_WINDOW_MS) this.#broke = true;
+    this.#lastWrite = 0;
   }
 
   close(): void {
-    if (this.#socket !== null) this.#socket.end();
+    const socket = this.#socket;
     this.#socket = null;
+    this.#lastWrite = 0;
+    socket?.end();
   }
 }
 
@@ -142,20 +189,24 @@ class DatagramTransport implements Transport {
 class HttpsTransport implements Transport {
   readonly #url: URL;
   readonly #ca: string[] | undefined;
+  readonly #headers: () => Record<string, string>;
 
-  constructor(url: URL, caPem: string | undefined) {
+  constructor(url: URL, caPem: string | undefined, headers: (() => Record<string, string>) | undefined) {
     this.#url = url;
     this.#ca = trusted(caPem);
+    this.#headers = headers ?? (() => ({}));
   }
 
-  send(messages: readonly Buffer[]): Promise<void> {
+  async send(messages: readonly Buffer[]): Promise<void> {
+    // Read first: a secret that cannot be read is this batch's failure, before anything is sent.
+    const own = this.#headers();
     const body = Buffer.concat([Buffer.from('['), ...messages.flatMap((m, i) => (i === 0 ? [m] : [Buffer.from(','), m])), Buffer.from(']')]);
     return new Promise((resolve, reject) => {
       const req = request(
         this.#url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          headers: { ...own, 'content-type': 'application/json', 'content-length': body.length },
           ca: this.#ca,
           rejectUnauthorized: true,
           timeout: TIMEOUT_MS,

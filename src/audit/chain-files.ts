@@ -122,6 +122,15 @@ export async function lastChainedLine(path: string): Promise<AuditLine | null> {
 }
 
 /**
+ * The last chained line of the newest rotated file: where the chain stands when the live file holds
+ * none (just rotated, by this process or another, or a crash between rotating and appending).
+ */
+export async function lastRotatedLine(path: string): Promise<AuditLine | null> {
+  const newest = (await listRotated(path)).at(-1);
+  return newest === undefined ? null : lastChainedLine(newest.path);
+}
+
+/**
  * Rename the live file to its rotated name. Call only under the audit lock. Never replaces a file:
  * if the name is taken (a damaged log restarting its numbering), a `-n` suffix is added.
  */

@@ -10,6 +10,7 @@ import { http } from '../net/node-http.ts';
 import { runningProxyFiles } from '../paths.ts';
 import { reachable } from './proxy-url.ts';
 import type { WorkerStatus } from '../admin/deps.ts';
+import type { ExportView } from '../audit-export/status-view.ts';
 import { type GoneProxy, listRunningProxies, type RunningProxy } from '../running-proxy.ts';
 
 /** The admin API's /api/status body (see src/admin/server.ts). */
@@ -24,6 +25,8 @@ export interface LiveStatus {
   audit: 'ok' | 'failing';
   /** Under proxy.workers: each worker process (admin/deps.ts WorkerStatus). */
   workers?: WorkerStatus[] | undefined;
+  /** audit.export's targets (audit-export/status-view.ts), where this keyway exports. */
+  audit_export?: ExportView[] | undefined;
 }
 
 /** One running keyway; `live` is undefined when its admin API is off, unreachable, or its token unreadable (`why`). */

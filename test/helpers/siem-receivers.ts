@@ -5,6 +5,7 @@
 
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
@@ -20,9 +21,15 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** RFC 6587 3.4.1: MSG-LEN SP SYSLOG-MSG, MSG-LEN a non-zero decimal. */
-function octetCountedReader(receiver: Receiver): (socket: Socket) => void {
+/**
+ * RFC 6587 3.4.1: MSG-LEN SP SYSLOG-MSG, MSG-LEN a non-zero decimal. `resetAfter`: the first
+ * connection is reset once that many messages came on it (the rest of what it was sent is dropped).
+ */
+function octetCountedReader(receiver: Receiver, resetAfter?: number): (socket: Socket) => void {
+  let connections = 0;
   return (socket) => {
+    const resets = connections++ === 0 && resetAfter !== undefined;
+    let taken = 0;
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       receiver.bytes.push(chunk);
@@ -41,6 +48,10 @@ function octetCountedReader(receiver: Receiver): (socket: Socket) => void {
         if (pending.length < space + 1 + len) return;
         receiver.messages.push(pending.subarray(space + 1, space + 1 + len).toString('utf8'));
         pending = pending.subarray(space + 1 + len);
+        if (resets && ++taken >= resetAfter!) {
+          socket.resetAndDestroy();
+          return;
+        }
       }
     });
     socket.on('error', () => undefined);
@@ -69,9 +80,9 @@ function tracked(server: Server): Set<Socket> {
   return sockets;
 }
 
-export async function tcpReceiver(port = 0): Promise<Receiver> {
+export async function tcpReceiver(port = 0, options: { resetAfter?: number } = {}): Promise<Receiver> {
   const receiver: Receiver = { port: 0, messages: [], bytes: [], malformed: [], close: async () => undefined };
-  const server = createTcpServer(octetCountedReader(receiver));
+  const server = createTcpServer(octetCountedReader(receiver, options.resetAfter));
   const sockets = tracked(server);
   receiver.port = await listening(server, port);
   receiver.close = closer(server, sockets);
@@ -102,15 +113,36 @@ export async function udpReceiver(): Promise<Receiver> {
   return receiver;
 }
 
-/** An HTTPS endpoint taking a JSON array per POST; `answer` gives the status (503: down). */
-export async function httpsReceiver(tls: { cert: string; key: string }, answer: () => number = () => 200): Promise<Receiver & { posts: number }> {
-  const receiver: Receiver & { posts: number } = { port: 0, messages: [], bytes: [], malformed: [], posts: 0, close: async () => undefined };
+/**
+ * An HTTPS endpoint taking a JSON array per POST; `answer` gives the status (503: down, 401: a token
+ * it refuses) from the request's headers, or `reset`: the connection is reset once the body has
+ * begun to arrive (a receiver that accepts, then fails mid-batch), and nothing of it is kept.
+ */
+export async function httpsReceiver(
+  tls: { cert: string; key: string },
+  answer: (req: IncomingMessage) => number | 'reset' = () => 200,
+): Promise<Receiver & { posts: number; headers: IncomingMessage['headers'][] }> {
+  const receiver: Receiver & { posts: number; headers: IncomingMessage['headers'][] } = {
+    port: 0,
+    messages: [],
+    bytes: [],
+    malformed: [],
+    posts: 0,
+    headers: [],
+    close: async () => undefined,
+  };
   const server = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    receiver.headers.push(req.headers);
+    const status = answer(req);
+    if (status === 'reset') {
+      // A TLS socket has no RST of its own to send: destroyed, it closes without an answer.
+      req.once('data', () => req.socket.destroy());
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const status = answer();
       if (status === 200) {
         receiver.posts++;
         receiver.bytes.push(body);

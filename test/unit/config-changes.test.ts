@@ -42,3 +42,18 @@ describe('approvals.slack on reload', () => {
     expect(changed.filter(needsRestart)).toEqual(['approvals.slack']);
   });
 });
+
+describe('audit.export on reload', () => {
+  it('is named one level down, and a restart applies it', async () => {
+    const { needsRestart } = await import('../../src/app/config-changes.ts');
+    const target = { format: 'syslog', to: 'syslog+tcp://127.0.0.1:601' };
+    const changed = changedKeys(load({}), load({ audit: { export: [target] } }));
+    expect(changed).toEqual(['audit.export']);
+    expect(changed.filter(needsRestart)).toEqual(['audit.export']);
+    // A token reference changed on a target: still the one key, still a restart, no value named.
+    const https = (secret: string) => ({ format: 'ocsf', to: 'https://siem.example.com/ingest', headers: { Authorization: { secret } } });
+    const swapped = changedKeys(load({ audit: { export: [https('env:OLD_TOKEN')] } }), load({ audit: { export: [https('env:NEW_TOKEN')] } }));
+    expect(swapped).toEqual(['audit.export']);
+    expect(swapped.filter(needsRestart)).toEqual(['audit.export']);
+  });
+});

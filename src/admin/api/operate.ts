@@ -96,7 +96,7 @@ export function operateRoutes(deps: AdminDeps, routes: () => readonly Route[]): 
       path: '/api/status',
       doc: {
         operationId: 'status',
-        summary: 'The running process: pid, uptime, counts, audit health (what `keyway status` shows)',
+        summary: 'The running process: pid, uptime, counts, audit health, audit.export targets (what `keyway status` shows)',
         tags: TAGS,
         responses: { '200': jsonResponse('The status') },
       },
@@ -150,5 +150,6 @@ async function statusOf(deps: AdminDeps): Promise<Record<string, unknown>> {
     refused: activity.refused,
     audit: deps.audit.healthy && !workersFailing ? 'ok' : 'failing',
     ...(activity.workers === undefined ? {} : { workers: activity.workers }),
+    ...(deps.exports === undefined ? {} : { audit_export: deps.exports() }),
   };
 }

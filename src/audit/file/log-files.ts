@@ -7,7 +7,7 @@ import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { acquireFileLock, type FileLockOptions } from '../../files/file-lock.ts';
-import { firstChainedLine, lastChainedLine, listRotated, rotateFile } from '../chain-files.ts';
+import { firstChainedLine, lastRotatedLine, rotateFile } from '../chain-files.ts';
 import { Pruner } from './prune.ts';
 import type { RetentionHold } from '../retention.ts';
 import { readHead } from '../head.ts';
@@ -438,8 +438,7 @@ export class LogFiles {
     // A fresh live file (another process just rotated, or a crash between rotating and appending):
     // the chain goes on from the newest rotated file.
     if (logEnd === null) {
-      const rotated = (await listRotated(this.#path).catch(() => [])).at(-1);
-      const last = rotated === undefined ? null : await lastChainedLine(rotated.path).catch(() => null);
+      const last = await lastRotatedLine(this.#path).catch(() => null);
       if (last !== null) logEnd = { seq: last.seq, hash: last.hash };
     }
     if (logEnd !== null) candidates.push(logEnd);

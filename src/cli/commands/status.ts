@@ -4,6 +4,7 @@ import type { Command } from '../command.ts';
 import { type CommandIO, printJson } from '../io.ts';
 import { reachable } from '../proxy-url.ts';
 import type { WorkerStatus } from '../../admin/deps.ts';
+import type { ExportView } from '../../audit-export/status-view.ts';
 import { type FoundProxy, formatUptime, goneNote, lookUpProxies } from '../running-status.ts';
 
 export const status: Command = {
@@ -13,7 +14,8 @@ export const status: Command = {
 Says which keyways are running for this home (each records itself in data/running; data/proxy.json
 names the one clients are pointed at): for each, its pid, proxy and admin addresses, uptime, grants
 and agents counted, requests served since it started (and how many were refused), and whether its
-audit log is ok or failing, and its worker processes (proxy.workers) with their pids and counts. A keyway serving \`keyway run --contain\` is listed too. The counts come
+audit log is ok or failing, its worker processes (proxy.workers) with their pids and counts, and
+each audit.export target: its receiver's host, lines behind, last delivery and last error. A keyway serving \`keyway run --contain\` is listed too. The counts come
 from each admin API (with data/admin.token); without it, only what the record says is shown.
 Exits 1 with one line when none runs; records left by processes that are gone are removed.`,
   async run(argv, io) {
@@ -44,6 +46,15 @@ function workerLine(w: WorkerStatus): string {
   return `#${w.index}  pid ${w.pid}  ${counts}${restarts}${audit}`;
 }
 
+/** One audit.export target: where (host only), how far behind, when it last delivered, and its last failure. */
+function exportLine(v: ExportView): string {
+  const success = v.last_success === null ? 'nothing delivered since start' : `last sent ${v.last_success}`;
+  const failing = v.failing_since === null ? '' : `, failing since ${v.failing_since}`;
+  const error = v.last_error === null ? '' : `, last error ${v.last_error} at ${v.last_error_at}`;
+  const missed = v.missed === 0 ? '' : `, ${v.missed} missed (pruned before sent)`;
+  return `${v.target}  ${v.format} to ${v.host}  ${v.behind} lines behind, ${success}${failing}${error}${missed}`;
+}
+
 function uptimeOf({ proxy, live }: FoundProxy): number | null {
   const startedMs = Date.parse(proxy.started_at);
   return live?.uptime_s ?? (Number.isFinite(startedMs) ? Math.max(0, Math.round((Date.now() - startedMs) / 1000)) : null);
@@ -64,6 +75,7 @@ function describe(found: FoundProxy) {
     refused: live?.refused ?? null,
     audit: live?.audit ?? null,
     ...(live?.workers === undefined ? {} : { workers: live.workers }),
+    ...(live?.audit_export === undefined ? {} : { audit_export: live.audit_export }),
     ...(why === undefined ? {} : { live_counts_unavailable: why }),
   };
 }
@@ -83,6 +95,10 @@ function printOne(io: CommandIO, found: FoundProxy, home: string | undefined): v
     if (live.workers !== undefined) {
       io.out(`  workers   ${live.workers.length} (proxy.workers)`);
       for (const w of live.workers) io.out(`    ${workerLine(w)}`);
+    }
+    if (live.audit_export !== undefined && live.audit_export.length > 0) {
+      io.out(`  export    ${live.audit_export.length} target${live.audit_export.length === 1 ? '' : 's'} (audit.export)`);
+      for (const view of live.audit_export) io.out(`    ${exportLine(view)}`);
     }
   } else {
     io.out(`  counts    unavailable: ${why}`);

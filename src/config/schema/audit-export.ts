@@ -2,6 +2,7 @@
 // format and a URL. What each format may travel over is decided here, so a wrong pairing is a config
 // error naming its field rather than a sender that never connects.
 import { z } from 'zod';
+import { secretRef } from './values.ts';
 
 export const EXPORT_FORMATS = ['ocsf', 'cef', 'syslog'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -14,6 +15,41 @@ const SCHEMES: Record<string, readonly ExportFormat[]> = {
   'https:': ['ocsf'],
 };
 
+/**
+ * Headers an https:// receiver needs (a Splunk HEC's `Authorization: Splunk TOKEN`, a bearer): each
+ * value a secret reference (env:NAME, file:PATH, as every secret of the config) and a format around
+ * it, `{secret}` by default. Framing and routing headers are keyway's own and refused.
+ */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+const KEYWAY_HEADERS = /^(?:host|content-type|content-length|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|proxy-.*)$/i;
+const MAX_HEADERS = 8;
+
+const exportHeader = z.strictObject({
+  secret: secretRef,
+  // Printable ASCII around {secret}, once: no CR or LF can reach the header line from the config.
+  format: z
+    .string()
+    .max(200)
+    .regex(/^[\x20-\x7e]*\{secret\}[\x20-\x7e]*$/, 'expected printable text with {secret} in it, such as "Splunk {secret}" or "Bearer {secret}"')
+    .refine((f) => f.split('{secret}').length === 2, 'name {secret} once')
+    .default('{secret}'),
+});
+
+export type ExportHeaderConfig = z.output<typeof exportHeader>;
+
+const exportHeaders = z.record(z.string(), exportHeader).superRefine((headers, ctx) => {
+  const names = Object.keys(headers);
+  if (names.length > MAX_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_HEADERS} headers` });
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' });
+    else if (KEYWAY_HEADERS.test(name))
+      ctx.addIssue({ code: 'custom', path: [name], message: `${name} is keyway's to set (framing or routing), not the config's` });
+    else if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'named twice (header names ignore case)' });
+    seen.add(name.toLowerCase());
+  }
+});
+
 export const exportTargetSchema = z
   .strictObject({
     format: z.enum(EXPORT_FORMATS),
@@ -22,12 +58,16 @@ export const exportTargetSchema = z
     // A PEM file of the CA that signed the receiver's certificate (syslog+tls, https), trusted beside
     // the system's; verification is never turned off.
     ca: z.string().min(1).optional(),
+    // https:// only: headers sent with each POST, their values by reference (a receiver's token).
+    headers: exportHeaders.optional(),
   })
   .superRefine((target, ctx) => {
     const problem = targetProblem(target.format, target.to);
     if (problem !== null) ctx.addIssue({ code: 'custom', path: ['to'], message: problem });
     if (target.ca !== undefined && !/^(?:syslog\+tls|https):/.test(target.to))
       ctx.addIssue({ code: 'custom', path: ['ca'], message: 'ca applies to syslog+tls:// and https:// targets only' });
+    if (target.headers !== undefined && !target.to.startsWith('https:'))
+      ctx.addIssue({ code: 'custom', path: ['headers'], message: 'headers apply to https:// targets only (syslog has no headers)' });
   });
 
 export type ExportTargetConfig = z.infer<typeof exportTargetSchema>;

@@ -55,6 +55,8 @@ export interface ExportFigures {
   sent: number;
   failures: number;
   missed: number;
+  /** When a batch was last delivered (ISO 8601), or null. */
+  last_success: string | null;
 }
 
 /** The one code an audit line holds, or this when it holds none (the request went through). */

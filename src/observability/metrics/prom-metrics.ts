@@ -131,6 +131,10 @@ function exportMetrics(registry: Registry, exports: () => readonly ExportFigures
   figure('keyway_audit_export_behind_lines', 'Audit lines in the log not yet given to an audit.export target (a receiver down: its backlog).', (f) => f.behind);
   figure('keyway_audit_export_sent_lines', 'Audit lines given to an audit.export target since start.', (f) => f.sent);
   figure('keyway_audit_export_failures', 'Failed sends to an audit.export target since start (each retried).', (f) => f.failures);
+  // An alert on lag in time: `time() - keyway_audit_export_last_success_seconds > 600` (0: none since start).
+  figure('keyway_audit_export_last_success_seconds', 'When a batch was last delivered to an audit.export target (Unix seconds; 0: none since start).', (f) =>
+    f.last_success === null ? 0 : Math.floor(Date.parse(f.last_success) / 1000),
+  );
   figure('keyway_audit_export_missed_lines', 'Audit lines gone from the log (pruned by rotation) before an audit.export target got them.', (f) => f.missed);
 }
 

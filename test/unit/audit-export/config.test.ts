@@ -40,3 +40,49 @@ describe('audit.export', () => {
     expect(message).toMatch(/audit\.export.*audit\.sink file/s);
   });
 });
+
+describe('audit.export headers', () => {
+  const hec = (headers: unknown) => load([{ format: 'ocsf', to: 'https://hec.example.com:8088/services/collector/raw', headers }]);
+
+  it('takes each value by reference, with a format around it ({secret} by default)', () => {
+    const [target] = hec({ Authorization: { secret: 'env:HEC_TOKEN', format: 'Splunk {secret}' }, 'X-Tenant': { secret: 'file:secrets/tenant' } }).audit.export;
+    expect(target!.headers).toEqual({
+      Authorization: { secret: { kind: 'env', name: 'HEC_TOKEN' }, format: 'Splunk {secret}' },
+      'X-Tenant': { secret: { kind: 'file', path: 'secrets/tenant' }, format: '{secret}' },
+    });
+  });
+
+  it('refuses a literal value, a format that could split the header or names {secret} twice, keyway’s own headers, and headers on syslog', () => {
+    expect(thrownMessage(() => hec({ Authorization: { secret: 'Splunk abc123' } }))).toMatch(/audit\.export\.0\.headers\.Authorization\.secret/);
+    expect(thrownMessage(() => hec({ Authorization: 'env:HEC_TOKEN' }))).toMatch(/audit\.export\.0\.headers\.Authorization/);
+    expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: 'Splunk {secret}\r\nX-Evil: 1' } }))).toMatch(/printable text with \{secret\}/);
+    expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: 'Splunk' } }))).toMatch(/printable text with \{secret\}/);
+    expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: '{secret}{secret}' } }))).toMatch(/once/);
+    for (const name of ['Host', 'content-length', 'Transfer-Encoding', 'Connection', 'Proxy-Authorization'])
+      expect(thrownMessage(() => hec({ [name]: { secret: 'env:T' } }))).toMatch(/keyway's to set/);
+    expect(thrownMessage(() => hec({ 'Bad Name': { secret: 'env:T' } }))).toMatch(/HTTP header name/);
+    expect(thrownMessage(() => hec({ 'X-A': { secret: 'env:T' }, 'x-a': { secret: 'env:U' } }))).toMatch(/named twice/);
+    expect(thrownMessage(() => hec(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`X-H${i}`, { secret: 'env:T' }]))))).toMatch(/at most 8/);
+    expect(thrownMessage(() => load([{ format: 'syslog', to: 'syslog+tcp://h:1', headers: { Authorization: { secret: 'env:T' } } }]))).toMatch(
+      /audit\.export\.0\.headers.*https:\/\/ targets only/s,
+    );
+  });
+});
+
+describe('audit.export header values, read at each send', () => {
+  it('refuses a secret that would split the request, naming the header and never the value', async () => {
+    const { headerValues } = await import('../../../src/audit-export/headers.ts');
+    const { readSecretRef } = await import('../../../src/config/secret-ref.ts');
+    const from = (env: NodeJS.ProcessEnv) => (ref: Parameters<typeof readSecretRef>[0]) => readSecretRef(ref, env, '/home/test');
+    const headers = { Authorization: { secret: { kind: 'env' as const, name: 'HEC' }, format: 'Splunk {secret}' } };
+    expect(headerValues(headers, from({ HEC: 'tok-1' }))()).toEqual({ Authorization: 'Splunk tok-1' });
+    // $& in a value is text, not a replacement pattern.
+    expect(headerValues(headers, from({ HEC: 'a$&b' }))()).toEqual({ Authorization: 'Splunk a$&b' });
+    for (const bad of ['tok\r\nX-Evil: 1', 'tok\nx', 'tok\u0000', 'tok\u00e9'])
+      expect(thrownMessage(() => headerValues(headers, from({ HEC: bad }))())).toBe(
+        'headers.Authorization: the secret holds a character a header cannot carry (a newline, a control or a non-ASCII character)',
+      );
+    const missing = thrownMessage(() => headerValues(headers, from({}))());
+    expect(missing).toBe('headers.Authorization: environment variable HEC is not set');
+  });
+});
