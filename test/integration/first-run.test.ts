@@ -12,12 +12,12 @@ import { formatLogLine } from '../../src/log/pretty.ts';
 // What a new user sees: --version, init's next steps, and on a terminal a banner and human log
 // lines; anywhere else (a service manager, a pipe) one line and JSON logs.
 describe('first run', () => {
-  it('--version and -V print the package version', async () => {
+  it('--version and -V print the package version and the commit (`source` unbuilt)', async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     for (const flag of ['--version', '-V']) {
       const result = await runCli([flag], cleanEnv());
       expect(result.code, flag).toBe(0);
-      expect(result.stdout, flag).toBe(`${version}\n`);
+      expect(result.stdout, flag).toBe(`${version} (commit source)\n`);
     }
   });
 
