@@ -1,4 +1,4 @@
-// The release's other files: the npm tarball, the CycloneDX SBOM, the licenses of what the single
+// The release's other files: the npm tarball, the licenses of what the single
 // executable bundles, SHA256SUMS. Each made the same way from the same commit (see main.mjs).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,27 +10,6 @@ export function packTarball(root, dir) {
   // npm writes every entry with one fixed mtime and mode, in its walk's order: the same tree packs alike.
   const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   return JSON.parse(out.slice(out.indexOf('[')))[0].filename;
-}
-
-/**
- * npm's own CycloneDX SBOM of the runtime dependencies (what `npm install` of the tarball brings; the
- * single executable bundles a subset of them, listed in LICENSES.txt). npm stamps each SBOM with a
- * random serial number and the time: both are replaced by ones derived from the commit (its time,
- * and a UUID from the SBOM's own content), so the same commit gives the same file.
- */
-export function writeSbom(root, file, epochSeconds) {
-  const out = execFileSync('npm', ['sbom', '--omit=dev', '--sbom-format=cyclonedx', '--sbom-type=application'], {
-    cwd: root,
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const sbom = JSON.parse(out);
-  delete sbom.serialNumber;
-  if (sbom.metadata) sbom.metadata.timestamp = new Date(epochSeconds * 1000).toISOString();
-  const digest = createHash('sha256').update(JSON.stringify(sbom)).digest('hex');
-  sbom.serialNumber = `urn:uuid:${digest.slice(0, 8)}-${digest.slice(8, 12)}-5${digest.slice(13, 16)}-8${digest.slice(17, 20)}-${digest.slice(20, 32)}`;
-  writeFileSync(file, `${JSON.stringify(sbom, null, 2)}\n`);
 }
 
 /** The package folder (holding package.json with a name) a bundled module came from, or undefined for keyway's own. */
@@ -77,8 +56,12 @@ export function writeChecksums(dir) {
   const names = readdirSync(dir)
     .filter((name) => name !== 'SHA256SUMS')
     .sort();
-  const lines = names.map((name) => `${createHash('sha256').update(readFileSync(join(dir, name))).digest('hex')}  ${name}\n`);
+  const lines = names.map(
+    (name) =>
+      `${createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex')}  ${name}\n`,
+  );
   writeFileSync(join(dir, 'SHA256SUMS'), lines.join(''));
   return names;
 }
-

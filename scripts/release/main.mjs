@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildStamp, commitEpoch } from '../build-stamp.mjs';
-import { packTarball, writeChecksums, writeLicenses, writeSbom } from './artifacts.mjs';
+import { packTarball, writeChecksums, writeLicenses } from './artifacts.mjs';
 import { nodePackage } from './node-binary.mjs';
+import { writeSbom } from './sbom.mjs';
 import { buildSea } from './sea.mjs';
 import { bundleSingleExecutable } from './sea-bundle.mjs';
 
@@ -30,7 +31,7 @@ const work = mkdtempSync(join(tmpdir(), 'keyway-release-'));
 const stamp = buildStamp(root);
 const epoch = commitEpoch(root) ?? 0;
 const say = (line) => process.stderr.write(`release: ${line}\n`);
-say(`keyway ${stamp.version} (commit ${stamp.commit})${stamp.commit.endsWith('-dirty') ? ': the tree has changes, so these files are not the commit\'s' : ''}`);
+say(`keyway ${stamp.version} (commit ${stamp.commit})${stamp.commit.endsWith('-dirty') ? ": the tree has changes, so these files are not the commit's" : ''}`);
 try {
   if (only === undefined) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -42,8 +43,7 @@ try {
   }
   if (only === undefined) {
     say(packTarball(root, out));
-    writeSbom(root, join(out, 'sbom.cdx.json'), epoch);
-    say('sbom.cdx.json');
+    say(`sbom.cdx.json (${writeSbom(root, join(out, 'sbom.cdx.json'), epoch)} packages)`);
     say(`LICENSES.txt (${writeLicenses(moduleIds, nodePackage('x64', cacheDir), join(out, 'LICENSES.txt'))} packages and Node.js)`);
     say(`SHA256SUMS (${writeChecksums(out).length} files)`);
   }

@@ -4,7 +4,7 @@
 // reads them by those names): the dashboard's files, the example config, Cedar's WASM.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { PROXY_NODE_FLAGS } from '../../src/cli/proxy-runtime.ts';
 import { nodePackage } from './node-binary.mjs';
 import { CEDAR_WASM_ASSET } from './sea-bundle.mjs';
@@ -36,7 +36,9 @@ export function buildSea({ root, main, output, arch, cacheDir, work }) {
   const target = join(nodePackage(arch, cacheDir), 'bin', 'node');
   const config = join(work, `sea-${arch}.json`);
   const seaConfig = {
-    main,
+    // By its name in the working folder: Node keeps the path it is given in the executable, and a
+    // temporary folder's name would make each build differ.
+    main: basename(main),
     mainFormat: 'module',
     executable: target,
     output,
@@ -53,7 +55,7 @@ export function buildSea({ root, main, output, arch, cacheDir, work }) {
     assets: seaAssets(root),
   };
   writeFileSync(config, `${JSON.stringify(seaConfig, null, 2)}\n`);
-  execFileSync(builder, [...CODE_FLAGS, '--build-sea', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(builder, [...CODE_FLAGS, '--build-sea', config], { cwd: dirname(main), stdio: ['ignore', 'ignore', 'inherit'] });
   chmodSync(output, 0o755);
   return output;
 }

@@ -1,10 +1,10 @@
 // The single executable (issue 91): release/keyway-linux-x64, Node and keyway in one file, run on a
 // PATH that holds no `node` (every program of the system's bin folders but node, linked into one
 // folder): init, start under its runtime settings with proxy.workers: 2 (each worker the same file
-// with its role), a granted request through curl to a loopback upstream with the secret injected and
-// never seen by the client, the dashboard's files, and run --contain (its helper inside the
-// namespaces is the same file too). Skipped only when the executable has not been built:
-// `npm run release` (or `-- --only=linux-x64`) builds it, and .ci/run does before the tests.
+// with its role), a granted request through curl to a loopback upstream with the secret injected,
+// a Cedar policy's refusal (Cedar's WASM is an asset), the dashboard's files, and run --contain (its
+// helper inside the namespaces is the same file too). Skipped only when the executable has not been
+// built: `npm run release` (or `-- --only=linux-x64`) builds it, and .ci/run does before the tests.
 // The CLI suites run against it with KEYWAY_CLI_BIN=release/keyway-linux-x64 (test/helpers/keyway.ts).
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -100,6 +100,13 @@ describe.skipIf(!existsSync(BIN) || process.arch !== 'x64')('the single executab
         agents: { bot: { key: 'env:BOT_KEY', grants: ['api'] } },
       }),
     );
+    // A Cedar policy: its engine's WASM is one of the executable's assets, loaded in each worker.
+    mkdirSync(join(home, 'policies'), { mode: 0o700 });
+    writeFileSync(
+      join(home, 'policies', 'main.cedar'),
+      '@id("no-admin")\nforbid (principal, action == Action::"request", resource)\nwhen { context.path_lower like "/admin*" };\n',
+      { mode: 0o600 },
+    );
     proxy = await startChildProxy({ cli: BIN, home, env });
     // Re-executed under start's runtime settings: the same file, Node's options as one argument.
     const own = readFileSync(`/proc/${proxy.child.pid}/cmdline`, 'utf8').split('\0');
@@ -122,6 +129,15 @@ describe.skipIf(!existsSync(BIN) || process.arch !== 'x64')('the single executab
       expect(r.stdout, r.stderr).toBe('granted');
     }
     expect(seen.filter((s) => s.path.startsWith('/v1/curl/')).map((s) => s.authorization)).toEqual(Array(4).fill(`Bearer ${TOKEN}`));
+    // Cedar's forbid, judged by its engine inside the executable: refused before the upstream.
+    const before = seen.length;
+    const refused = await runProcess('curl', ['-sS', '-w', '%{http_code}', '-o', '/dev/null', 'https://api.example.test/admin/x'], {
+      PATH: bin,
+      HTTPS_PROXY: `http://bot:${BOT_KEY}@127.0.0.1:${proxy.port}`,
+      CURL_CA_BUNDLE: join(home, 'certs', 'bundle.pem'),
+    });
+    expect(refused.stdout, refused.stderr).toBe('403');
+    expect(seen.length).toBe(before);
   });
 
   it('serves the dashboard from its assets', async () => {
