@@ -35,10 +35,10 @@ say(`keyway ${stamp.version} (commit ${stamp.commit})${stamp.commit.endsWith('-d
 try {
   if (only === undefined) rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
-  const main = join(work, 'keyway.mjs');
-  const moduleIds = await bundleSingleExecutable(root, main);
+  const bundleDir = join(work, 'bundle');
+  const { files, moduleIds } = await bundleSingleExecutable(root, bundleDir);
   for (const arch of arches) {
-    buildSea({ root, main, output: join(out, `keyway-linux-${arch}`), arch, cacheDir, work });
+    buildSea({ root, bundleDir, files, output: join(out, `keyway-linux-${arch}`), arch, cacheDir, work });
     say(`keyway-linux-${arch}`);
   }
   if (only === undefined) {

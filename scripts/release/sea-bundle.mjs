@@ -1,7 +1,7 @@
-// The single executable's one script: all of keyway and every npm package it uses bundled by rolldown
-// into one ES module (Node's single executable runs one embedded script: no node_modules, no dist/).
-// Unlike dist/ (scripts/bundle.mjs), nothing is external but Node's own modules, and lazy imports are
-// inlined (they still run only when reached). What the package reads from beside its files is
+// The single executable's bundle: all of keyway and every npm package it uses, bundled by rolldown
+// into ES module chunks (the executable has no node_modules and no dist/: sea-loader.mjs loads the
+// chunks from its assets). Unlike dist/ (scripts/bundle.mjs), nothing is external but Node's own
+// modules; a lazy import() stays a chunk of its own, loaded when reached, as in dist/. What the package reads from beside its files is
 // rewritten here, each for a reason:
 // - import.meta.url in keyway's modules: a path under a folder that does not exist, so a lookup the
 //   single executable was not taught (process/own-program.ts) fails loudly instead of finding a
@@ -22,7 +22,8 @@ function seaRewrites(src) {
     name: 'keyway-sea-rewrites',
     transform(code, id) {
       if (id.includes('@cedar-policy/cedar-wasm/nodejs/cedar_wasm.js')) {
-        const read = "const wasmPath = `${__dirname}/cedar_wasm_bg.wasm`;\nconst wasmBytes = require('fs').readFileSync(wasmPath);";
+        // Its two lines, written without a template so that no placeholder is read here.
+        const read = ['const wasmPath = `$', '{__dirname}/cedar_wasm_bg.wasm`;\n', "const wasmBytes = require('fs').readFileSync(wasmPath);"].join('');
         if (!code.includes(read)) this.error('cedar-wasm no longer reads its WASM as scripts/release/sea-bundle.mjs expects');
         return { code: code.replace(read, `const wasmBytes = require('node:sea').getRawAsset(${JSON.stringify(CEDAR_WASM_ASSET)});`), map: null };
       }
@@ -37,11 +38,14 @@ function seaRewrites(src) {
   };
 }
 
-/** Writes the bundle to `outFile`; returns the files it holds (for the licenses of what is bundled). */
-export async function bundleSingleExecutable(root, outFile) {
+/**
+ * Writes the bundle into `outDir` (the entry cli/single-executable-main.js and chunks/, loaded by
+ * sea-loader.mjs); returns the files it wrote and the modules they hold (for LICENSES.txt).
+ */
+export async function bundleSingleExecutable(root, outDir) {
   const src = join(root, 'src');
   const bundle = await rolldown({
-    input: join(src, 'cli', 'single-executable-main.ts'),
+    input: { 'cli/single-executable-main': join(src, 'cli', 'single-executable-main.ts') },
     platform: 'node',
     external: (id) => id.startsWith('node:'),
     tsconfig: join(root, 'tsconfig.json'),
@@ -49,8 +53,18 @@ export async function bundleSingleExecutable(root, outFile) {
     plugins: [seaRewrites(`${src}/`)],
   });
   try {
-    const { output } = await bundle.write({ file: outFile, format: 'es', codeSplitting: false, keepNames: true, sourcemap: false });
-    return output.flatMap((chunk) => (chunk.type === 'chunk' ? chunk.moduleIds : []));
+    const { output } = await bundle.write({
+      dir: outDir,
+      format: 'es',
+      entryFileNames: '[name].js',
+      chunkFileNames: 'chunks/[name]-[hash].js',
+      keepNames: true,
+      // As dist/ (scripts/bundle.mjs): whitespace out, names kept.
+      minify: { compress: false, mangle: false, codegen: { removeWhitespace: true } },
+      sourcemap: false,
+    });
+    const chunks = output.filter((chunk) => chunk.type === 'chunk');
+    return { files: chunks.map((chunk) => chunk.fileName).sort(), moduleIds: chunks.flatMap((chunk) => chunk.moduleIds) };
   } finally {
     await bundle.close();
   }

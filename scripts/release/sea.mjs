@@ -3,18 +3,10 @@
 // (node-binary.mjs). The assets keep the names they have in the package (process/own-program.ts
 // reads them by those names): the dashboard's files, the example config, Cedar's WASM.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { PROXY_NODE_FLAGS } from '../../src/cli/proxy-runtime.ts';
+import { chmodSync, copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { nodePackage } from './node-binary.mjs';
 import { CEDAR_WASM_ASSET } from './sea-bundle.mjs';
-
-/**
- * The runtime settings of `keyway start` (cli/proxy-runtime.ts) that change the code V8 makes, given
- * to every run of the executable; the heap sizes stay start's own (given by its re-execution).
- * For a short command they cost nothing that shows: JIT tiers a command does not run long enough to reach.
- */
-const CODE_FLAGS = PROXY_NODE_FLAGS.filter((flag) => !/^--max-(semi|old)-space-size=/.test(flag));
 
 /** The asset name -> file on disk, for the checkout at `root`. */
 export function seaAssets(root) {
@@ -28,34 +20,34 @@ export function seaAssets(root) {
 }
 
 /**
- * Builds `output` for `arch` from the bundle `main`. The building Node is the host's (x64) binary of
- * the same version: Node requires the two alike, and takes the target's binary as `executable`.
+ * Builds `output` for `arch` from the bundle in `bundleDir` (its `files`, sea-bundle.mjs). The
+ * building Node is the host's (x64) binary of the same version: Node requires the two alike, and
+ * takes the target's binary as `executable`.
  */
-export function buildSea({ root, main, output, arch, cacheDir, work }) {
+export function buildSea({ root, bundleDir, files, output, arch, cacheDir, work }) {
   const builder = join(nodePackage('x64', cacheDir), 'bin', 'node');
   const target = join(nodePackage(arch, cacheDir), 'bin', 'node');
   const config = join(work, `sea-${arch}.json`);
+  const assets = seaAssets(root);
+  for (const file of files) assets[`bundle/${file}`] = join(bundleDir, file);
   const seaConfig = {
     // By its name in the working folder: Node keeps the path it is given in the executable, and a
     // temporary folder's name would make each build differ.
-    main: basename(main),
+    main: 'sea-loader.mjs',
     mainFormat: 'module',
     executable: target,
     output,
     disableExperimentalSEAWarning: true,
     // Node's options are given as --node-options=... (start's runtime settings, process/own-program.ts).
     execArgvExtension: 'cli',
-    // V8's code cache of the bundle, made by the building Node: start-up without compiling the
-    // bundle's 7 MB. It is tied to the V8 build, so only where the building and target binaries are
-    // one (x64); arm64 compiles at each start. V8 rejects it (with a warning) when a flag that
-    // changes code differs between its making and its use: the flags of `keyway start` that do are
-    // therefore every command's, and the cache is made under them (CODE_FLAGS).
-    useCodeCache: arch === 'x64',
-    execArgv: CODE_FLAGS,
-    assets: seaAssets(root),
+    // No V8 code cache: it covers the main script only (a few lines here), and V8 writes it
+    // differently at each build. Node's compile cache serves the chunks (sea-loader.mjs).
+    useCodeCache: false,
+    assets,
   };
+  copyFileSync(join(root, 'scripts', 'release', 'sea-loader.mjs'), join(work, 'sea-loader.mjs'));
   writeFileSync(config, `${JSON.stringify(seaConfig, null, 2)}\n`);
-  execFileSync(builder, [...CODE_FLAGS, '--build-sea', config], { cwd: dirname(main), stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(builder, ['--build-sea', config], { cwd: work, stdio: ['ignore', 'ignore', 'inherit'] });
   chmodSync(output, 0o755);
   return output;
 }
