@@ -33,7 +33,9 @@ const epoch = commitEpoch(root) ?? 0;
 const say = (line) => process.stderr.write(`release: ${line}\n`);
 say(`keyway ${stamp.version} (commit ${stamp.commit})${stamp.commit.endsWith('-dirty') ? ": the tree has changes, so these files are not the commit's" : ''}`);
 try {
+  // --only replaces one file of an earlier release: its SHA256SUMS no longer describes the folder.
   if (only === undefined) rmSync(out, { recursive: true, force: true });
+  else rmSync(join(out, 'SHA256SUMS'), { force: true });
   mkdirSync(out, { recursive: true });
   const bundleDir = join(work, 'bundle');
   const { files, moduleIds } = await bundleSingleExecutable(root, bundleDir);
