@@ -108,6 +108,8 @@ describe.skipIf(!existsSync(BIN) || process.arch !== 'x64')('the single executab
       { mode: 0o600 },
     );
     proxy = await startChildProxy({ cli: BIN, home, env });
+    // Started: its config was loaded and its CA bundle written by one-shot children, the same file
+    // with the roles config/load-child and tls/bundle-child (a failure there fails the start).
     // Re-executed under start's runtime settings: the same file, Node's options as one argument.
     const own = readFileSync(`/proc/${proxy.child.pid}/cmdline`, 'utf8').split('\0');
     expect(own.slice(0, 2)).toEqual([BIN, `--node-options=${PROXY_NODE_FLAGS.join(' ')}`]);
