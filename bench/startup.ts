@@ -2,7 +2,9 @@
 // tool call pays it every time). Runs, interleaved round by round so that the machine's drift hits all
 // alike, the built CLI (dist/cli/main.js, what the `keyway` bin runs) on this Node:
 //   bare `true`; `keyway run -- true` and `keyway run --contain -- true`, each with a keyway running
-//   for the home (`keyway start`) and with none running (another copy of the same home).
+//   for the home (`keyway start`) and with none running (another copy of the same home); and
+//   `keyway --version`. Where the single executable is built (release/keyway-linux-x64, `npm run
+//   release`, or --bin=PATH), the same commands run by it too (issue 91: no slower than dist/).
 // Each run is timed by bash's `time` (wall, and the CPU of every process it waited for); the running
 // keyway's own CPU is read from /proc around each run, so work moved into it is counted too.
 // Prints a table and writes the figures into docs/perf/startup.md (between its bench markers). A
@@ -24,6 +26,8 @@ const WARM_UP = 2;
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 const node = process.execPath;
+const bin = resolve(arg('bin') ?? join(root, 'release', `keyway-linux-${process.arch}`));
+const withBin = existsSync(bin);
 
 const home = makeBenchHome(cli);
 // The same home with nothing running for it, copied before the keyway starts.
@@ -48,7 +52,22 @@ const cases: Case[] = [
     target: { addedMs: 400 },
   },
   { name: 'keyway run --contain -- true (none running)', command: [node, cli, 'run', '--contain', '--', 'true'], env: envFor(alone), running: false },
+  { name: 'keyway --version', command: [node, cli, '--version'], env: envFor(alone), running: false },
+  ...(withBin
+    ? [
+        { name: 'executable: keyway --version', command: [bin, '--version'], env: envFor(alone), running: false },
+        { name: 'executable: keyway run -- true (keyway running)', command: [bin, 'run', '--', 'true'], env: envFor(home.home), running: true },
+        { name: 'executable: keyway run -- true (none running)', command: [bin, 'run', '--', 'true'], env: envFor(alone), running: false },
+        {
+          name: 'executable: keyway run --contain -- true (keyway running)',
+          command: [bin, 'run', '--contain', '--', 'true'],
+          env: envFor(home.home),
+          running: true,
+        },
+      ]
+    : []),
 ];
+if (!withBin) console.log(`no single executable at ${bin} (npm run release -- --only=linux-${process.arch}): dist/ only`);
 
 const samples = new Map<Case, Sample[]>(cases.map((c) => [c, []]));
 const loadAtStart = loadAverage();

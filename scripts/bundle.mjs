@@ -14,6 +14,7 @@
 //   so a new relative lookup is looked at once rather than found broken in an installed package.
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, posix, relative } from 'node:path';
+import { buildStamp, stampDefine } from './build-stamp.mjs';
 
 /** The files processes and workers are started from, by their path under src/ without extension. */
 export const ENTRIES = [
@@ -114,6 +115,8 @@ export function bundleOptions(root) {
       platform: 'node',
       external,
       tsconfig: join(root, 'tsconfig.json'),
+      // The version and commit `keyway --version` names (scripts/build-stamp.mjs).
+      transform: { define: stampDefine(buildStamp(root)) },
       plugins: [moduleUrls(`${src}/`), latin1Source()],
       // A warning is a question the build does not answer by itself (an unresolved import, an eval).
       onLog(level, log, handler) {

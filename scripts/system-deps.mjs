@@ -37,6 +37,11 @@ export const REQUIREMENTS = [
   },
   { name: 'Go', packages: ['golang-go'], why: 'keyway run --contain: a Go client, with its own resolver and TLS stack, that ignores proxies' },
   {
+    name: 'qemu-user and arm64 libraries',
+    packages: ['qemu-user-static', 'libc6-arm64-cross', 'libstdc++6-arm64-cross', 'libatomic1-arm64-cross'],
+    why: "the release's linux-arm64 single executable, started once (--version) on an x64 machine by .ci/run",
+  },
+  {
     name: 'Python requests-oauthlib',
     packages: ['python3-requests-oauthlib'],
     why: 'login capture: a Python OAuth client keyway did not write (run with /usr/bin/python3)',
@@ -106,6 +111,7 @@ export function probeSystem() {
     'Python boto3': runs('/usr/bin/python3', ['-c', 'import boto3']),
     'nft and ip': executable('/usr/sbin/nft') && executable('/usr/sbin/ip'),
     bwrap: executable('/usr/bin/bwrap'),
+    'qemu-user and arm64 libraries': executable('/usr/bin/qemu-aarch64-static') && existsSync('/usr/aarch64-linux-gnu/lib/libatomic.so.1'),
     'systemd-analyze': executable('/usr/bin/systemd-analyze'),
     'Secret Service': executable('/usr/bin/secret-tool') && executable('/usr/bin/gnome-keyring-daemon') && executable('/usr/bin/dbus-run-session'),
     Go: onPath('go'),

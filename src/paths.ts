@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { packagedFile } from './process/own-program.ts';
 import { resolve } from 'node:path';
 import type { Config } from './config/index.ts';
 import { resolveFromHome } from './config/index.ts';
@@ -19,8 +20,14 @@ export interface KeywayPaths {
   runningProxy: string;
 }
 
-/** The documented example config, shipped with the package. */
+/** The documented example config, shipped with the package (and in the single executable, as the asset EXAMPLE_CONFIG_ASSET). */
 export const EXAMPLE_CONFIG = fileURLToPath(new URL('../config/keyway.example.yaml', import.meta.url));
+export const EXAMPLE_CONFIG_ASSET = 'config/keyway.example.yaml';
+
+/** The example config's text, wherever keyway runs from. */
+export function exampleConfigText(): Buffer {
+  return packagedFile(EXAMPLE_CONFIG_ASSET, pathToFileURL(EXAMPLE_CONFIG));
+}
 
 /** The folder keyway uses when neither --home nor KEYWAY_HOME names one. */
 export const DEFAULT_HOME_NAME = '.keyway';

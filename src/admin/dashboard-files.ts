@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { inSingleExecutable, packagedFile, packagedNames } from '../process/own-program.ts';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -45,15 +46,20 @@ export type DashboardFiles = (method: string, path: string, res: ServerResponse)
  */
 export function dashboardFiles(folder = fileURLToPath(new URL('./dashboard/', import.meta.url))): DashboardFiles {
   const files = new Map<string, DashboardFile>();
-  let names: string[] = [];
-  try {
-    names = readdirSync(folder);
-  } catch {
-    // A build without the folder: the API works, `/` says what is missing.
+  // The single executable has no folder: the files are its assets, `dashboard/<name>` (process/own-program.ts).
+  const packaged = inSingleExecutable();
+  let names: string[] = packaged ? packagedNames('dashboard') : [];
+  if (!packaged) {
+    try {
+      names = readdirSync(folder);
+    } catch {
+      // A build without the folder: the API works, `/` says what is missing.
+    }
   }
   for (const name of names) {
     const type = CONTENT_TYPES[extname(name)];
-    if (type) files.set(name, { type, body: readFileSync(join(folder, name)) });
+    if (type)
+      files.set(name, { type, body: packaged ? packagedFile(`dashboard/${name}`, pathToFileURL(join(folder, name))) : readFileSync(join(folder, name)) });
   }
   return (method, path, res) => {
     if (path !== '/' && !path.startsWith('/assets/')) return false;

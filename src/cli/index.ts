@@ -5,7 +5,7 @@ import type { Command } from './command.ts';
 import { didYouMean } from './did-you-mean.ts';
 import { GLOBAL_OPTIONS, splitCommandLine } from './global-options.ts';
 import type { CommandIO } from './io.ts';
-import { keywayVersion } from '../version.ts';
+import { keywayCommit, keywayVersion } from '../version.ts';
 
 /**
  * Commands load on demand: `keyway start` then never loads what only other commands use (the
@@ -130,7 +130,8 @@ function help(): string {
 export async function main(argv: string[], io: CommandIO): Promise<number> {
   const { name, rest, topLevel } = splitCommandLine(argv);
   if (topLevel === '--version') {
-    io.out(keywayVersion());
+    // The commit too: a version names every commit between two releases alike.
+    io.out(`${keywayVersion()} (commit ${keywayCommit()})`);
     return 0;
   }
   if (name === undefined) {

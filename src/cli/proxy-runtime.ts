@@ -23,6 +23,8 @@
 // 16 KiB buffers of TLS records read mapped apart, and every larger allocation with them: RSS after
 // s5 -7 to -10 MiB, s2 CPU per request +4%) and
 // --invocation-count-for-turbofan=1000 (s1's first rounds ~7% quicker, RSS after s5 +2.7 MiB).
+import { inSingleExecutable, nodeOptionsArgument } from '../process/own-program.ts';
+
 export const PROXY_NODE_FLAGS: readonly string[] = [
   '--max-semi-space-size=4',
   '--max-old-space-size=128',
@@ -50,7 +52,13 @@ export const RUNTIME_VARIABLE = 'KEYWAY_RUNTIME';
 export function reexecWithProxyRuntime(): void {
   const mode = process.env[RUNTIME_VARIABLE];
   if (mode === 'tuned' || mode === 'as-is' || typeof process.execve !== 'function') return;
-  const args = [process.execPath, ...PROXY_NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)];
+  // The single executable takes Node's options as one argument, and its argv[1] is how it was
+  // invoked rather than a script (process/own-program.ts).
+  // Ours first, the user's after (theirs win); the single executable's own (scripts/release/sea.mjs) once.
+  const nodeOptions = [...PROXY_NODE_FLAGS, ...process.execArgv.filter((option) => !PROXY_NODE_FLAGS.includes(option))];
+  const args = inSingleExecutable()
+    ? [process.execPath, ...nodeOptionsArgument(nodeOptions), ...process.argv.slice(2)]
+    : [process.execPath, ...nodeOptions, ...process.argv.slice(1)];
   const env: NodeJS.ProcessEnv = { ...PROXY_ENV, ...process.env, [RUNTIME_VARIABLE]: 'tuned' };
   try {
     process.execve(process.execPath, args, env);

@@ -26,7 +26,13 @@ export function loadedTextHash(config: Config): string | null | undefined {
 export async function loadConfigIsolated(options: LoadConfigOptions): Promise<Config> {
   let stdout: string;
   try {
-    stdout = await runOneShotChild(import.meta.url, 'load-child', [JSON.stringify({ home: options.home, file: options.file })], LOAD_TIMEOUT_MS);
+    stdout = await runOneShotChild(
+      import.meta.url,
+      'load-child',
+      'config/load-child',
+      [JSON.stringify({ home: options.home, file: options.file })],
+      LOAD_TIMEOUT_MS,
+    );
   } catch (err) {
     throw new KeywayError('config_invalid', `the config could not be loaded: ${(err as Error).message}`);
   }

@@ -1,6 +1,6 @@
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ownChildFile } from '../process/own-program.ts';
 import type { CommandUser } from './command-user.ts';
 
 // Whether the contained command's uid can run its program at all. As root, keyway runs the command
@@ -226,7 +226,7 @@ export interface ContainedFolders {
 export async function containedReacher(user: CommandUser, folders: ContainedFolders): Promise<Reacher> {
   if (process.getuid?.() !== 0) return { uid: user.uid, gid: user.gid, groups: process.getgroups?.() ?? [], idmapped: [] };
   const { closedAncestors } = await import('./run.ts');
-  const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+  const inside = ownChildFile(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
   const written = [folders.workdir, ...folders.writable].filter((folder) => ownedByRoot(folder));
   const existing = [folders.workdir, ...folders.writable, ...folders.sockets, process.execPath, inside].filter((p) => ownedByRoot(dirname(p)) !== undefined);
   return { uid: user.uid, gid: user.gid, groups: [], idmapped: [...written, ...closedAncestors(existing, user)] };

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ownChildCommand, ownChildFile } from '../process/own-program.ts';
 import type { Config } from '../config/index.ts';
 import type { CommandUser } from './command-user.ts';
 import { type ContainedServer, containedServer } from './contained-server.ts';
@@ -170,8 +170,9 @@ function ipcDescriptor(): number[] {
  * uid, so the user namespace, and all that runs in it, is that uid's and never root's.
  */
 function containChain(user: CommandUser, sandbox: SandboxPlan): [string, string[]] {
-  const inside = fileURLToPath(new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
-  const namespaces = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', process.execPath, inside];
+  const insideUrl = new URL(`./inside${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  const inside = ownChildFile(insideUrl);
+  const namespaces = ['unshare', '--user', '--map-root-user', '--net', '--mount', '--fork', '--kill-child', ...ownChildCommand(insideUrl, 'contain/inside')];
   if (process.getuid?.() !== 0) return [namespaces[0]!, namespaces.slice(1)];
   // The profile's kept state (in keyway's home, root's) is written by the command as the working folder is.
   const states = sandbox.state.map((s) => s.source);

@@ -5,7 +5,8 @@ import type { Config } from '../config/index.ts';
 import { loadConfig } from '../config/load.ts';
 import { KeywayError } from '../errors/index.ts';
 import { type ServiceLayout, type ServiceRecord, SHARED, USER_COMMENT, validUserName } from './layout.ts';
-import { installCopy, packageRoot } from './installed-copy.ts';
+import { installCopy, installExecutableCopy, packageRoot } from './installed-copy.ts';
+import { inSingleExecutable } from '../process/own-program.ts';
 import { failed, getent, run, unitName } from './system.ts';
 import { systemdUnit } from './unit.ts';
 
@@ -110,7 +111,8 @@ export function writeShare(
 /** This keyway, as the service runs it: a copy of it no user but root can change (service/installed-copy.ts). */
 export function keywayCommand(layout: ServiceLayout): string[] {
   try {
-    return installCopy(packageRoot(), layout.installDir);
+    // The single executable is one file: it is what is copied (process/own-program.ts).
+    return inSingleExecutable() ? installExecutableCopy(layout.installDir) : installCopy(packageRoot(), layout.installDir);
   } catch (err) {
     throw failed(`installing keyway into ${layout.installDir}: ${(err as Error).message}`);
   }

@@ -51,6 +51,30 @@ export function installCopy(root: string, target: string, node = process.execPat
   }
 }
 
+/**
+ * The single executable's copy: the file itself, as `bin/keyway` in `target` (replacing an earlier
+ * copy whole), root's and writable by no one else, as installCopy makes the package's. Returns the
+ * command that runs it: [keyway].
+ */
+export function installExecutableCopy(target: string, executable = process.execPath): string[] {
+  checkFolderChain(dirname(target));
+  const staging = `${target}.new-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  try {
+    cpSync(realpathSync(executable), join(staging, 'bin', 'keyway'));
+    closeUp(staging);
+    rmSync(`${target}.old`, { recursive: true, force: true });
+    if (existsSync(target)) renameSync(target, `${target}.old`);
+    renameSync(staging, target);
+    rmSync(`${target}.old`, { recursive: true, force: true });
+    const command = [join(target, 'bin', 'keyway')];
+    for (const path of command) checkRootOwned(path);
+    return command;
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
 /** The folders of the production dependencies, as Node would resolve each from its dependant (nested ones come with their parent). */
 export function productionPackages(root: string): string[] {
   const found = new Set<string>();

@@ -12,7 +12,7 @@ const WRITE_TIMEOUT_MS = 15_000;
  */
 export async function writeBundleInChild(bundlePath: string, caCertPem: string): Promise<void> {
   try {
-    if ((await runOneShotChild(import.meta.url, 'bundle-child', [bundlePath, caCertPem], WRITE_TIMEOUT_MS)) === 'written') return;
+    if ((await runOneShotChild(import.meta.url, 'bundle-child', 'tls/bundle-child', [bundlePath, caCertPem], WRITE_TIMEOUT_MS)) === 'written') return;
   } catch {
     // Written here instead.
   }

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { TLS_FIXTURES } from './fixtures.ts';
-import { makeHome, TEST_HOSTS } from './keyway.ts';
+import { CLI_BIN, cliProgram, makeHome, TEST_HOSTS } from './keyway.ts';
 import { freePort } from './ports.ts';
 import { slack } from './load.ts';
 
@@ -50,8 +50,7 @@ interface ChildOptions {
 
 async function startOnce(options: ChildOptions, port: number): Promise<ChildProxy> {
   const keyway = [
-    process.execPath,
-    options.cli ?? SRC_CLI,
+    ...cliProgram(options.cli ?? CLI_BIN ?? SRC_CLI),
     'start',
     '--home',
     options.home,
@@ -72,7 +71,7 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
   const end = async (): Promise<number | null> => {
     // keyway itself is told first, as a user's Ctrl-C or service stop tells it (its workers are
     // its to stop); the group only where a wrapper stands between (its pid is not keyway's).
-    const wrapped = grouped && !isKeyway(child.pid!, options.cli ?? SRC_CLI);
+    const wrapped = grouped && !isKeyway(child.pid!, options.cli ?? CLI_BIN ?? SRC_CLI);
     const signal = (name: NodeJS.Signals) => {
       try {
         if (wrapped) process.kill(-child.pid!, name);
@@ -131,7 +130,7 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
 function isKeyway(pid: number, cli: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv[0] === process.execPath && argv.includes(cli);
+    return cliProgram(cli).every((word) => argv.includes(word));
   } catch {
     return false; // gone, or no /proc: the group is told
   }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -14,6 +14,18 @@ import { TLS_FIXTURES } from './fixtures.ts';
 import { slack } from './load.ts';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/**
+ * KEYWAY_CLI_BIN=release/keyway-linux-x64 (`npm run release -- --only=linux-x64` builds it) runs the
+ * suites that use runCli and startChildProxy against the single executable instead of src/ (issue 91):
+ * `KEYWAY_CLI_BIN=release/keyway-linux-x64 npx vitest run test/integration/first-run.test.ts`.
+ */
+export const CLI_BIN = process.env['KEYWAY_CLI_BIN'] ? resolve(process.env['KEYWAY_CLI_BIN']) : undefined;
+
+/** The program and first arguments that run keyway's CLI `cli`: Node and the script, or an executable (no .js/.ts) alone. */
+export function cliProgram(cli: string = CLI_BIN ?? CLI): [string, ...string[]] {
+  return /\.(js|ts)$/.test(cli) ? [process.execPath, cli] : [cli];
+}
 
 export interface TestGrant {
   id: string;
@@ -146,7 +158,8 @@ export function runCli(args: string[], env: Record<string, string>, stdin?: stri
   // The test file's own registry of keyway listeners (test/setup), unless the test gives one.
   const listeners = process.env['KEYWAY_LISTENERS_DIR'];
   const base = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}) };
-  return runProcess(process.execPath, [CLI, ...args], { ...base, ...env }, stdin);
+  const [program, ...first] = cliProgram();
+  return runProcess(program, [...first, ...args], { ...base, ...env }, stdin);
 }
 
 /** Runs a program with exactly the given environment (like `env -i`), collecting its output. */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+import { CLI_BIN, cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { formatLogLine } from '../../src/log/pretty.ts';
@@ -12,12 +12,14 @@ import { formatLogLine } from '../../src/log/pretty.ts';
 // What a new user sees: --version, init's next steps, and on a terminal a banner and human log
 // lines; anywhere else (a service manager, a pipe) one line and JSON logs.
 describe('first run', () => {
-  it('--version and -V print the package version', async () => {
+  it('--version and -V print the package version and the commit (`source` unbuilt)', async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     for (const flag of ['--version', '-V']) {
       const result = await runCli([flag], cleanEnv());
       expect(result.code, flag).toBe(0);
-      expect(result.stdout, flag).toBe(`${version}\n`);
+      // A build (KEYWAY_CLI_BIN) names the commit it was built from.
+      if (CLI_BIN === undefined) expect(result.stdout, flag).toBe(`${version} (commit source)\n`);
+      else expect(result.stdout, flag).toMatch(new RegExp(`^${version.replaceAll('.', '\\.')} \\(commit [0-9a-f]{12}(-dirty)?\\)\n$`));
     }
   });
 

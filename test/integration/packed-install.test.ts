@@ -24,6 +24,7 @@ describe('the packed package, installed on a clean prefix', () => {
   const prefix = join(work, 'prefix');
   const home = join(work, 'home');
   const cwd = join(work, 'elsewhere');
+  let commit = '';
   // Node first (the one running the tests: Node 24), then the system's tools (curl), nothing else.
   const env: Record<string, string> = {
     PATH: `${dirname(process.execPath)}:/usr/bin:/bin`,
@@ -69,8 +70,15 @@ describe('the packed package, installed on a clean prefix', () => {
     }
     expect(existsSync(join(clone, 'dist'))).toBe(false);
     symlinkSync(join(ROOT, 'node_modules'), join(clone, 'node_modules'));
+    // The copy has no .git: the commit its build stamps (scripts/build-stamp.mjs) is named to it.
+    const head = await runProcess('git', ['-C', ROOT, 'rev-parse', '--short=12', 'HEAD'], env);
+    commit = head.stdout.trim();
     const packed = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      const child = spawn('npm', ['pack', '--pack-destination', work, '--no-update-notifier'], { cwd: clone, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('npm', ['pack', '--pack-destination', work, '--no-update-notifier'], {
+        cwd: clone,
+        env: { ...env, KEYWAY_BUILD_COMMIT: commit },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
       let stderr = '';
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -111,7 +119,8 @@ describe('the packed package, installed on a clean prefix', () => {
   it('prints its version, initialises ~/.keyway, starts and injects a request', async () => {
     const version = await keyway(['--version']);
     expect(version.code, version.stderr).toBe(0);
-    expect(version.stdout.trim()).toBe(PACKAGE.version);
+    // The commit the tarball was built from, stamped into dist/ by the build: an install keeps it.
+    expect(version.stdout.trim()).toBe(`${PACKAGE.version} (commit ${commit})`);
 
     const init = await keyway(['init']);
     expect(init.code, init.stderr).toBe(0);

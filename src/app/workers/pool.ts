@@ -7,15 +7,15 @@
 // Every worker runs the primary's config: it is sent at start and with each reload, never read
 // from the file by a worker. A worker that does not take a reload is replaced (its replacement
 // starts on the config in force), so no two workers serve different rules or rate buckets.
-import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
+import { ownChildCommand } from '../../process/own-program.ts';
 import type { Config } from '../../config/index.ts';
 import type { PolicyFileText } from '../../policy/cedar/load.ts';
 import type { WorkerStatus } from '../../admin/deps.ts';
 import { type FromPrimary, type FromWorker, isFromWorker, type WorkerBound, type WorkerStart } from './messages.ts';
 
-const WORKER_MODULE = fileURLToPath(new URL(`./worker-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const WORKER_MODULE = new URL(`./worker-main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /** A worker that lived less than this was a failed start: its replacement waits (the delay doubles). */
 const QUICK_DEATH_MS = 10_000;
@@ -255,9 +255,12 @@ export class WorkerPool {
       config: this.#o.config(),
       policyTexts: this.#o.policyTexts(),
     };
-    const child = fork(WORKER_MODULE, [], {
+    // What fork() does, spelled out (Node, its options, the module, an IPC channel): the single
+    // executable takes the options and the module otherwise (process/own-program.ts).
+    const nodeOptions = process.execArgv.filter((option) => !NOT_INHERITED.test(option));
+    const [program, ...args] = ownChildCommand(WORKER_MODULE, 'app/workers/worker-main', nodeOptions);
+    const child = spawn(program, args, {
       env: this.#o.env,
-      execArgv: process.execArgv.filter((option) => !NOT_INHERITED.test(option)),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });

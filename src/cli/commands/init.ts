@@ -1,9 +1,9 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { initialise } from '../../app/index.ts';
 import { defaultConfigPath } from '../../config/index.ts';
-import { EXAMPLE_CONFIG, resolveHome } from '../../paths.ts';
+import { exampleConfigText, resolveHome } from '../../paths.ts';
 import { loadOrCreateAdminToken } from '../../admin/token.ts';
 import { parse } from '../args.ts';
 import type { Command } from '../command.ts';
@@ -75,7 +75,7 @@ async function writeConfigCopy(configPath: string): Promise<boolean> {
   // mkdir's mode is masked by the umask; chmod sets it exactly. Only a folder we just made is changed.
   if (made !== undefined) await chmod(dir, 0o700);
   try {
-    await writeFile(configPath, await readFile(EXAMPLE_CONFIG), { mode: 0o600, flag: 'wx' });
+    await writeFile(configPath, exampleConfigText(), { mode: 0o600, flag: 'wx' });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     return false;

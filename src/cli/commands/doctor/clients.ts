@@ -1,6 +1,7 @@
 // The clients doctor runs (curl, node, python3 with requests, git): how each is found, called, and
 // how its output says which HTTP status it reached or what went wrong.
 
+import { inSingleExecutable } from '../../../process/own-program.ts';
 import type { Context } from './context.ts';
 import { onPath, runProcess, type ProcessResult } from './runner.ts';
 
@@ -62,7 +63,8 @@ export const CLIENTS: ClientSpec[] = [
   {
     name: 'node',
     trustVars: 'NODE_EXTRA_CA_CERTS (and NODE_USE_ENV_PROXY=1 for the proxy, Node 24 and later)',
-    find: async () => ({ path: process.execPath }),
+    // The Node running keyway, unless keyway is the single executable (its Node runs keyway alone): then the PATH's.
+    find: async (_ctx, env) => (inSingleExecutable() ? onPath('node', env) : { path: process.execPath }),
     args: (url, timeoutMs) => ['-e', NODE_SCRIPT, url, String(timeoutMs)],
     outcome: statusFromStdout,
   },
