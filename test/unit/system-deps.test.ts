@@ -45,8 +45,10 @@ describe('what npm test does about missing system programs', () => {
         'python3-httpx',
         'python3-requests',
         'python3-requests-oauthlib',
+        'skopeo',
         'squid-openssl',
         'systemd',
+        'umoci',
         'util-linux',
       ].sort(),
     );
