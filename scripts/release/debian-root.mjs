@@ -10,7 +10,8 @@ import { join } from 'node:path';
 
 /**
  * What the image needs, each with why. The executable is Node's (a single executable application):
- * glibc, libstdc++ and libgcc_s, as Node's official Linux builds link them. busybox-static is /bin/sh
+ * glibc, libstdc++, libgcc_s and libatomic, as Node's official Linux builds link them (oci-image.mjs
+ * checks the executable's own list against the layer). busybox-static is /bin/sh
  * for the Dockerfile's entry (deploy/docker-entrypoint.sh runs sh, cp, mv) and the rules script
  * (deploy/transparent/apply.sh); nftables and its libraries apply those rules in the init container.
  */
@@ -18,6 +19,7 @@ export const DEBIAN_PACKAGES = [
   { name: 'libc6', why: "the executable's C library and loader" },
   { name: 'libgcc-s1', why: "the executable's libgcc_s" },
   { name: 'libstdc++6', why: "the executable's libstdc++" },
+  { name: 'libatomic1', why: "the executable's libatomic (Node 26's official builds link it)" },
   { name: 'ca-certificates', why: 'the CA roots, as /etc/ssl/certs/ca-certificates.crt' },
   { name: 'busybox-static', why: '/bin/sh, cp and mv for the entrypoint and the rules script' },
   { name: 'nftables', why: 'nft, which applies deploy/transparent/redirect.nft' },
@@ -111,7 +113,8 @@ export function debianRoot({ cacheDir, arch = 'amd64' }) {
     // Made below: the bundle's folder, and /tmp with its sticky bit.
     const entries = readTree(root).filter((e) => e.path !== 'etc/ssl/certs' && e.path !== 'tmp');
     const busybox = BUSYBOX_APPLETS.map((a) => ({ path: `bin/${a}`, type: 'symlink', mode: 0o777, linkname: 'busybox' }));
-    const dirs = ['etc', 'etc/ssl', 'etc/ssl/certs', 'tmp', 'var', 'var/lib', 'var/lib/dpkg', 'var/lib/dpkg/status.d'];
+    // dev, proc and sys: where a container runtime mounts them (empty in the layer).
+    const dirs = ['dev', 'proc', 'sys', 'etc', 'etc/ssl', 'etc/ssl/certs', 'tmp', 'var', 'var/lib', 'var/lib/dpkg', 'var/lib/dpkg/status.d'];
     const present = new Set(entries.map((e) => e.path));
     const extra = [
       ...dirs.filter((d) => !present.has(d)).map((path) => ({ path, type: 'dir', mode: path === 'tmp' ? 0o1777 : 0o755 })),

@@ -46,3 +46,4 @@ export declare function imageConfig(options: {
 export declare function buildImage(options: { executable: Buffer; version: string; commit: string; epoch: number; debCache: string }): BuiltImage;
 export declare function layoutEntries(image: BuiltImage): TarEntry[];
 export declare function writeImage(image: BuiltImage, options: { layoutDir: string; tarPath: string; epoch: number }): void;
+export declare function checkLibraries(executable: Buffer, arch: string, baseEntries: readonly TarEntry[]): void;

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { debianRoot } from './debian-root.mjs';
 import { readDockerfileEntry } from './dockerfile-entry.mjs';
+import { elfNeeds } from './elf-needs.mjs';
 import { tarArchive } from './tar.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -32,6 +33,17 @@ export function elfArchitecture(bytes) {
   if (machine === 0x3e) return 'amd64';
   if (machine === 0xb7) return 'arm64';
   throw new Error(`oci-image: ELF machine 0x${machine.toString(16)} is neither x86-64 nor aarch64`);
+}
+
+const MULTIARCH = { amd64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
+
+/** Refuses an executable whose loader or a library it names is not in the base layer. */
+export function checkLibraries(executable, arch, baseEntries) {
+  const paths = new Set(baseEntries.map((e) => e.path));
+  const { interpreter, needed } = elfNeeds(executable);
+  const missing = needed.filter((lib) => ![`lib/${MULTIARCH[arch]}/${lib}`, `usr/lib/${MULTIARCH[arch]}/${lib}`].some((p) => paths.has(p)));
+  if (interpreter !== undefined && !paths.has(interpreter.slice(1))) missing.unshift(interpreter);
+  if (missing.length > 0) throw new Error(`oci-image: the executable needs ${missing.join(', ')}, not in the image: add its Debian package to debian-root.mjs`);
 }
 
 /** The layer with keyway's own files; files root's (read-only to keyway), the state folders its. */
@@ -52,7 +64,8 @@ export function keywayLayer(executable) {
     dir('app', own),
     // Owned by keyway so the volumes mounted there start out writable, as in the Dockerfile.
     ...['certs', 'data', 'logs', 'ca-public'].map((d) => dir(`app/${d}`, own)),
-    dir('app/config'),
+    // keyway's: a first `keyway init` with no config mounted writes config/keyway.yaml here.
+    dir('app/config', own),
     file('app/config/keyway.example.yaml', 'config/keyway.example.yaml'),
     file('app/docker-entrypoint.sh', 'deploy/docker-entrypoint.sh', 0o755),
     dir('app/deploy'),
@@ -104,6 +117,7 @@ export function buildImage({ executable, version, commit, epoch, debCache }) {
   const arch = elfArchitecture(executable);
   const created = new Date(epoch * 1000).toISOString().replace('.000Z', 'Z');
   const base = debianRoot({ cacheDir: debCache, arch });
+  checkLibraries(executable, arch, base.entries);
   const layers = [tarArchive(base.entries, epoch), tarArchive(keywayLayer(executable), epoch)];
   const blobs = new Map();
   const put = (data) => {

@@ -3,19 +3,21 @@
 // entrypoint and command as its user, in a chroot with no network, prints the executable's version;
 // its rules container applies deploy/transparent's rules with the image's nft. Built twice, under
 // two umasks, to the same bytes.
-// The executable is KEYWAY_RELEASE_EXECUTABLE when set (the release's single executable, whose
-// --version names the commit); else a stand-in, the Node binary running this test: an ELF that needs
-// the same C and C++ libraries, whose --version is Node's.
+// The executable is KEYWAY_RELEASE_EXECUTABLE when set, else release/keyway-linux-x64 when
+// `npm run release` made it (whose --version names the commit, and which then also starts keyway
+// through the entrypoint: CA published, /readyz, SIGTERM); else a stand-in, the Node binary running
+// this test: an ELF that needs the same C and C++ libraries, whose --version is Node's.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ImageConfig } from '../../scripts/release/oci-image.mjs';
 import { REPO } from '../helpers/deploy-files.ts';
 
-const EXECUTABLE = process.env['KEYWAY_RELEASE_EXECUTABLE'] ?? process.execPath;
-const STAND_IN = process.env['KEYWAY_RELEASE_EXECUTABLE'] === undefined;
+const RELEASED = join(REPO, 'release', `keyway-linux-${process.arch}`);
+const EXECUTABLE = process.env['KEYWAY_RELEASE_EXECUTABLE'] ?? (existsSync(RELEASED) ? RELEASED : process.execPath);
+const STAND_IN = EXECUTABLE === process.execPath;
 const EPOCH = '1700000000';
 const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -78,7 +80,8 @@ describe('the OCI image', () => {
     const [uid, version] = out.trim().split('\n');
     expect(uid).toBe('1000');
     if (STAND_IN) expect(version).toBe(process.version);
-    else expect(version).toMatch(new RegExp(`^${VERSION.replaceAll('.', '\\.')} \\([0-9a-f]{7,40}\\)$`));
+    // `VERSION (commit HASH)` (PRODUCT.md: `VERSION (COMMIT)`), -dirty when built from a changed tree.
+    else expect(version).toMatch(new RegExp(`^${VERSION.replaceAll('.', '\\.')} \\((commit )?[0-9a-f]{7,40}(-dirty)?\\)$`));
   });
 
   it("applies the sidecar's rules with the image's own nft, as the rules container does", () => {
@@ -99,6 +102,25 @@ describe('the OCI image', () => {
     ]);
     expect(out).toContain('meta skuid 1000 return');
     expect(out).toMatch(/tcp dport 443 redirect to :8443/);
+  });
+
+  // What a container runtime gives every container: /dev and /proc mounted, a loopback. Then the
+  // image's entry and the Dockerfile's command (listening on the namespace's loopback) as uid 1000.
+  const START = `set -u
+ip link set lo up
+mount --bind /dev "$0/dev"
+mount -t proc proc "$0/proc"
+chroot --userspec=1000:1000 "$0" env -i "$@" /bin/sh -c 'cd /app && exec /bin/sh /app/docker-entrypoint.sh start --listen 127.0.0.1:8787 --admin-listen 127.0.0.1:8788' >/dev/null 2>&1 &
+pid=$!
+until curl -fs http://127.0.0.1:8788/readyz; do kill -0 $pid 2>/dev/null || exit 3; sleep 0.2; done
+kill -TERM $pid
+wait $pid`;
+
+  it.skipIf(STAND_IN)("starts keyway with the Dockerfile's command: ready, the CA published for agents, a clean stop on SIGTERM", () => {
+    const out = run('unshare', ['--net', '--mount', '--pid', '--fork', 'sh', '-c', START, rootfs, ...config.config.Env]);
+    expect(JSON.parse(out)).toMatchObject({ ready: true });
+    expect(readdirSync(join(rootfs, 'app/ca-public')).sort()).toEqual(['bundle.pem', 'ca.pem']);
+    expect(readFileSync(join(rootfs, 'app/ca-public/ca.pem'), 'utf8')).toBe(readFileSync(join(rootfs, 'app/certs/ca.pem'), 'utf8'));
   });
 
   it("trusts Debian's CA roots, and keyway alone may write its state folders", () => {

@@ -3,7 +3,9 @@
 // rendered manifests validate against Kubernetes' schemas (kubernetes-models) and hold together
 // (keyway's config loads, ports and uids agree, no policy admits everything); bad values are refused.
 // helm itself is not run: it cannot be had here (docs/install.md).
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -11,6 +13,7 @@ import { ConfigMap, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { CHART_DIR, chartFiles, chartValues, driftedFiles, type Json, mergeValues, RELEASE, renderChart } from '../../scripts/chart/generate.mjs';
+import { chartPackage } from '../../scripts/release/chart-package.mjs';
 import { parseConfig } from '../../src/config/load.ts';
 import { REPO } from '../helpers/deploy-files.ts';
 import { renderSubset } from '../helpers/helm-subset.ts';
@@ -131,6 +134,19 @@ describe('deploy/helm/keyway', () => {
     expect(() => renderSubset('{{- if eq .Values.layout "shared" }}\na: 1\n', { layout: 'shared' }, RELEASE)).toThrow(/without its `end`/);
     expect(() => renderSubset('a: {{ .Values.missing }}', {}, RELEASE)).toThrow(/no value at/);
     expect(renderSubset('a:\n{{- toYaml .Values.b | nindent 2 }}\n', { b: { c: [1] } }, RELEASE)).toBe('a:\n  c:\n    - 1\n');
+  });
+
+  it('packages as `helm package` would: the chart under keyway/, without rendered/, the same bytes each time', () => {
+    const archive = chartPackage(1_700_000_000);
+    expect(chartPackage(1_700_000_000).equals(archive)).toBe(true);
+    const file = join(mkdtempSync(join(tmpdir(), 'keyway-chart-')), 'chart.tgz');
+    writeFileSync(file, archive);
+    const names = execFileSync('tar', ['-tzf', file], { encoding: 'utf8' }).trim().split('\n');
+    expect(names).toContain('keyway/Chart.yaml');
+    expect(names).toContain('keyway/values.yaml');
+    expect(names).toContain('keyway/templates/sidecar-deployment.yaml');
+    expect(names.every((n) => n.startsWith('keyway/'))).toBe(true);
+    expect(names.filter((n) => n.includes('rendered'))).toEqual([]);
   });
 
   it('merges values as helm does: maps key by key, lists replaced whole', () => {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseDockerfileEntry, readDockerfileEntry } from '../../scripts/release/dockerfile-entry.mjs';
-import { EXECUTABLE_PATH, elfArchitecture, imageConfig, KEYWAY_UID, keywayLayer } from '../../scripts/release/oci-image.mjs';
+import { elfNeeds } from '../../scripts/release/elf-needs.mjs';
+import { checkLibraries, EXECUTABLE_PATH, elfArchitecture, imageConfig, KEYWAY_UID, keywayLayer } from '../../scripts/release/oci-image.mjs';
 import { tarArchive } from '../../scripts/release/tar.mjs';
 import { REPO } from '../helpers/deploy-files.ts';
 
@@ -78,7 +79,7 @@ describe("keyway's layer", () => {
   it("gives keyway its state folders and nothing else: the executable, entrypoint and rules are root's", () => {
     const layer = keywayLayer(Buffer.from('\x7fELF'));
     const owned = layer.filter((e) => (e.uid ?? 0) !== 0).map((e) => e.path);
-    expect(owned.sort()).toEqual(['app', 'app/ca-public', 'app/certs', 'app/data', 'app/logs']);
+    expect(owned.sort()).toEqual(['app', 'app/ca-public', 'app/certs', 'app/config', 'app/data', 'app/logs']);
     const passwd = layer.find((e) => e.path === 'etc/passwd')!.data!.toString();
     expect(passwd).toMatch(new RegExp(`^keyway:x:${KEYWAY_UID}:${KEYWAY_UID}:`, 'm'));
     expect(layer.find((e) => e.path === 'app/docker-entrypoint.sh')!.data!.equals(readFileSync(join(REPO, 'deploy/docker-entrypoint.sh')))).toBe(true);
@@ -91,5 +92,19 @@ describe("keyway's layer", () => {
     riscv.writeUInt32BE(0x7f454c46, 0);
     riscv.writeUInt16LE(0xf3, 18);
     expect(() => elfArchitecture(riscv)).toThrow(/neither x86-64 nor aarch64/);
+  });
+
+  it('refuses an executable whose loader or libraries the base layer lacks, naming them', () => {
+    const node = readFileSync(process.execPath);
+    const { interpreter, needed } = elfNeeds(node);
+    expect(interpreter).toMatch(/^\/lib/);
+    expect(needed).toContain('libc.so.6');
+    const triplet = process.arch === 'arm64' ? 'aarch64-linux-gnu' : 'x86_64-linux-gnu';
+    const arch = elfArchitecture(node);
+    const all = [interpreter!.slice(1), ...needed.map((l) => `lib/${triplet}/${l}`)].map((path) => ({ path, type: 'file' as const, mode: 0o755 }));
+    expect(() => checkLibraries(node, arch, all)).not.toThrow();
+    const withoutLibc = all.filter((e) => !e.path.endsWith('/libc.so.6'));
+    expect(() => checkLibraries(node, arch, withoutLibc)).toThrow(/needs libc\.so\.6, not in the image/);
+    expect(() => checkLibraries(node, arch, all.slice(1))).toThrow(new RegExp(`needs ${interpreter!.replaceAll('.', '\\.')}`));
   });
 });
