@@ -3,3 +3,4 @@ import type { TarEntry } from './tar.mjs';
 
 export declare function chartEntries(): TarEntry[];
 export declare function chartPackage(epoch: number): Buffer;
+export declare function writeChartPackage(options: { out: string; epoch?: number }): string;

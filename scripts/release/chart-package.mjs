@@ -44,14 +44,19 @@ export function chartPackage(epoch) {
   return gzipSync(tarArchive(chartEntries(), epoch), { level: 9 });
 }
 
+/** Writes `out`/keyway-chart-VERSION.tgz (for scripts/release/main.mjs or the command line); returns its path. */
+export function writeChartPackage({ out, epoch }) {
+  const time = epoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: REPO, encoding: 'utf8' }).trim());
+  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+  mkdirSync(out, { recursive: true });
+  const path = join(out, `keyway-chart-${version}.tgz`);
+  writeFileSync(path, chartPackage(time));
+  return path;
+}
+
 function main() {
   const { values } = parseArgs({ options: { out: { type: 'string', default: join(REPO, 'release') } } });
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: REPO, encoding: 'utf8' }).trim());
-  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
-  mkdirSync(values.out, { recursive: true });
-  const path = join(values.out, `keyway-chart-${version}.tgz`);
-  writeFileSync(path, chartPackage(epoch));
-  console.log(path);
+  console.log(writeChartPackage({ out: values.out }));
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -83,7 +83,15 @@ export function debianRoot({ cacheDir, arch = 'amd64' }) {
   const debsOf = (pkg) => readdirSync(cacheDir).filter((f) => f.startsWith(`${pkg.name}_`) && (f.endsWith(`_${arch}.deb`) || f.endsWith('_all.deb')));
   const missing = DEBIAN_PACKAGES.filter((p) => debsOf(p).length === 0);
   if (missing.length > 0) {
-    execFileSync('apt-get', ['download', '-q', ...missing.map((p) => `${p.name}:${arch}`)], { cwd: cacheDir, stdio: ['ignore', 'ignore', 'inherit'] });
+    const download = () =>
+      execFileSync('apt-get', ['download', '-q', ...missing.map((p) => `${p.name}:${arch}`)], { cwd: cacheDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      download();
+    } catch {
+      // A machine whose package lists were never fetched (a fresh CI image) knows no versions yet.
+      execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      download();
+    }
   }
   const root = mkdtempSync(join(tmpdir(), 'keyway-debian-root-'));
   const packages = [];

@@ -45,5 +45,13 @@ export declare function imageConfig(options: {
 }): ImageConfig;
 export declare function buildImage(options: { executable: Buffer; version: string; commit: string; epoch: number; debCache: string }): BuiltImage;
 export declare function layoutEntries(image: BuiltImage): TarEntry[];
-export declare function writeImage(image: BuiltImage, options: { layoutDir: string; tarPath: string; epoch: number }): void;
+export declare function writeImage(image: BuiltImage, options: { layoutDir?: string; tarPath: string; epoch: number }): void;
+export declare function writeReleaseImage(options: {
+  executable: string;
+  out: string;
+  epoch?: number;
+  commit?: string;
+  layoutDir?: string;
+  debCache?: string;
+}): { name: string; tarPath: string };
 export declare function checkLibraries(executable: Buffer, arch: string, baseEntries: readonly TarEntry[]): void;

@@ -6,7 +6,7 @@
 // mtime (SOURCE_DATE_EPOCH, default the commit's time), fixed owners and modes, gzip without a name
 // or time. What can change them: the Debian packages' versions (the archive's at build time) and
 // the executable itself.
-//   node scripts/release/oci-image.mjs --executable release/keyway-linux-x64 [--out release]
+//   node scripts/release/oci-image.mjs --executable release/keyway-linux-x64 [--out release] [--layout DIR]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -161,16 +161,18 @@ export function layoutEntries(image) {
   ];
 }
 
-/** Writes the layout folder and the tarball. */
+/** Writes the tarball, and the layout as a folder too when `layoutDir` is given. */
 export function writeImage(image, { layoutDir, tarPath, epoch }) {
   const entries = layoutEntries(image);
-  rmSync(layoutDir, { recursive: true, force: true });
-  for (const e of entries) {
-    const path = join(layoutDir, e.path);
-    if (e.type === 'dir') mkdirSync(path, { recursive: true });
-    else {
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, e.data);
+  if (layoutDir !== undefined) {
+    rmSync(layoutDir, { recursive: true, force: true });
+    for (const e of entries) {
+      const path = join(layoutDir, e.path);
+      if (e.type === 'dir') mkdirSync(path, { recursive: true });
+      else {
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, e.data);
+      }
     }
   }
   mkdirSync(dirname(tarPath), { recursive: true });
@@ -181,23 +183,32 @@ function git(args) {
   return execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim();
 }
 
+/**
+ * The release's image: `out`/keyway-image.tar from `executable`, for `npm run release`
+ * (scripts/release/main.mjs) or the command line. `commit` defaults to HEAD; `epoch` to the commit's time.
+ */
+export function writeReleaseImage({ executable, out, epoch, commit, layoutDir, debCache = join(REPO, 'node_modules/.cache/keyway-release/debs') }) {
+  const time = epoch ?? Number(process.env.SOURCE_DATE_EPOCH ?? git(['log', '-1', '--format=%ct']));
+  if (!Number.isSafeInteger(time) || time < 0) throw new Error(`oci-image: SOURCE_DATE_EPOCH is not a time in seconds: ${process.env.SOURCE_DATE_EPOCH}`);
+  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
+  const image = buildImage({ executable: readFileSync(executable), version, commit: commit ?? git(['rev-parse', 'HEAD']), epoch: time, debCache });
+  const tarPath = join(out, 'keyway-image.tar');
+  writeImage(image, { layoutDir, tarPath, epoch: time });
+  return { name: image.name, tarPath };
+}
+
 function main() {
   const { values } = parseArgs({
-    options: {
-      executable: { type: 'string' },
-      out: { type: 'string', default: join(REPO, 'release') },
-      debs: { type: 'string', default: join(REPO, 'node_modules/.cache/keyway-release/debs') },
-    },
+    options: { executable: { type: 'string' }, out: { type: 'string', default: join(REPO, 'release') }, layout: { type: 'string' }, debs: { type: 'string' } },
   });
-  if (values.executable === undefined) throw new Error('usage: oci-image.mjs --executable PATH [--out DIR] [--debs DIR]');
-  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? git(['log', '-1', '--format=%ct']));
-  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new Error(`oci-image: SOURCE_DATE_EPOCH is not a time in seconds: ${process.env.SOURCE_DATE_EPOCH}`);
-  const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
-  const image = buildImage({ executable: readFileSync(values.executable), version, commit: git(['rev-parse', 'HEAD']), epoch, debCache: values.debs });
-  const tarPath = join(values.out, 'keyway-image.tar');
-  const layoutDir = join(values.out, 'keyway-image-oci');
-  writeImage(image, { layoutDir, tarPath, epoch });
-  console.log(`${image.name}: ${tarPath} (docker load, oci-archive), ${layoutDir} (OCI layout)`);
+  if (values.executable === undefined) throw new Error('usage: oci-image.mjs --executable PATH [--out DIR] [--layout DIR] [--debs DIR]');
+  const { name, tarPath } = writeReleaseImage({
+    executable: values.executable,
+    out: values.out,
+    layoutDir: values.layout,
+    ...(values.debs === undefined ? {} : { debCache: values.debs }),
+  });
+  console.log(`${name}: ${tarPath} (docker load, oci-archive)${values.layout === undefined ? '' : `, ${values.layout} (OCI layout)`}`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();

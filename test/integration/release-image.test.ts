@@ -23,7 +23,8 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 
 function build(out: string, umask: string): void {
   const script = join(REPO, 'scripts/release/oci-image.mjs');
-  execFileSync('sh', ['-c', `umask ${umask} && exec "$0" "$1" --executable "$2" --out "$3"`, process.execPath, script, EXECUTABLE, out], {
+  const args = ['--executable', EXECUTABLE, '--out', out, '--layout', join(out, 'keyway-image-oci')];
+  execFileSync('sh', ['-c', `umask ${umask} && exec "$@"`, 'sh', process.execPath, script, ...args], {
     cwd: REPO,
     env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH },
     stdio: ['ignore', 'pipe', 'inherit'],
