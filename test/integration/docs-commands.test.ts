@@ -46,6 +46,11 @@ const firstLine = (text: string) => text.split('\n')[0]!.trim();
 
 /** Blocks that cannot run on this machine, by first line, and why; each reason names where the same thing is tested. */
 const NOT_RUN: Record<string, string> = {
+  'sha256sum -c --ignore-missing SHA256SUMS   # each file you have: OK':
+    'checks a downloaded release: .ci/run runs `sha256sum -c SHA256SUMS` on the release it builds',
+  'install -m 0755 keyway-linux-x64 ~/.local/bin/keyway   # or /usr/local/bin, any folder on PATH':
+    'needs a release: test/integration/single-executable.test.ts runs the executable (init, start, run --contain) with no node on PATH',
+  'npm install -g ./keyway-proxy-0.1.0.tgz': 'installs globally: test/integration/packed-install.test.ts installs the packed tarball into a prefix of its own',
   'keyway agents delegate lead --name worker --grants github --ttl 30m':
     'needs an agent lead holding a github grant: the same command, with its refusals, is test/integration/delegation-curl.test.ts, over the admin API delegation-admin.test.ts',
   'keyway delegate --name worker --grants github --ttl 30m     # as agent lead, under keyway run':
@@ -67,6 +72,10 @@ const NOT_RUN: Record<string, string> = {
     'logs in to github.com with gh, which is not installed here and would reach GitHub: login capture with real OAuth clients (openid-client, requests-oauthlib) against oidc-provider is test/integration/login-capture.test.ts and login-capture-agents.test.ts',
   'eval "$(keyway env --identity-token /var/run/secrets/tokens/keyway)"':
     "a pod's projected token and a CI runner's: --identity-token is tested in test/integration/identities.test.ts",
+  'docker load -i keyway-image.tar                   # keyway-proxy:<version>':
+    'needs Docker and a registry, neither here: test/integration/release-image.test.ts checks the archive with skopeo (docker-archive and oci-archive), unpacks it with umoci and runs its entry as uid 1000',
+  'kubectl create secret generic keyway \\':
+    "needs a cluster and helm, neither here: test/unit/helm-chart.test.ts checks the chart's templates against rendered/ and the manifests against the Kubernetes schemas",
 };
 
 /** The reader's own values, replaced by this test's: [page-independent text, what it becomes, why]. */

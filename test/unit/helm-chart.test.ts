@@ -83,6 +83,10 @@ describe('deploy/helm/keyway', () => {
         expect(keyway.securityContext!['runAsUser']).toBe(1000);
         expect(keyway['image']).toBe(`keyway-proxy:${VERSION}`);
         expect(podOf(objects)['automountServiceAccountToken']).toBe(false);
+        const template = (objects.find((o) => o['kind'] === 'Deployment')!['spec'] as Obj)['template'] as Obj;
+        const admin = (keyway['ports'] as Obj[]).find((p) => p['name'] === 'admin')!['containerPort'];
+        expect(((template['metadata'] as Obj)['annotations'] as Obj)['prometheus.io/port']).toBe(String(admin));
+        expect(keyway.args).toContain(`0.0.0.0:${String(admin)}`);
         if (layout === 'default') expect(config.store.backend).toBe('postgres');
         if (layout === 'sidecar') {
           const rules = containersOf(objects).find((c) => c.name === 'keyway-rules')!;
