@@ -82,7 +82,10 @@ export function chartFiles() {
   );
   const byFile = new Map();
   for (const doc of CHART_DOCUMENTS) byFile.set(doc.file, [...(byFile.get(doc.file) ?? []), doc]);
-  for (const [file, docs] of byFile) files.set(`templates/${file}`, `${GENERATED}\n${templateText(docs, defaults)}`);
+  // A Go-template comment, not YAML's: a template whose documents are all off must render nothing,
+  // not a comment-only document.
+  const header = `{{- /* ${GENERATED.slice(2)} */ -}}`;
+  for (const [file, docs] of byFile) files.set(`templates/${file}`, `${header}\n${templateText(docs, defaults)}`);
   files.set('templates/validate.yaml', validateTemplate());
   files.set('rendered/default.yaml', renderedText(defaults, 'helm template keyway deploy/helm/keyway'));
   files.set(

@@ -6,7 +6,7 @@
 // mtime (SOURCE_DATE_EPOCH, default the commit's time), fixed owners and modes, gzip without a name
 // or time. What can change them: the Debian packages' versions (the archive's at build time) and
 // the executable itself.
-//   node scripts/release/oci-image.mjs --executable release/keyway-linux-x64 [--out release] [--layout DIR]
+//   node scripts/release/oci-image.mjs --executable release/keyway-linux-x64 [--out release] [--layout DIR] [--commit HASH]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -199,13 +199,20 @@ export function writeReleaseImage({ executable, out, epoch, commit, layoutDir, d
 
 function main() {
   const { values } = parseArgs({
-    options: { executable: { type: 'string' }, out: { type: 'string', default: join(REPO, 'release') }, layout: { type: 'string' }, debs: { type: 'string' } },
+    options: {
+      executable: { type: 'string' },
+      out: { type: 'string', default: join(REPO, 'release') },
+      layout: { type: 'string' },
+      debs: { type: 'string' },
+      commit: { type: 'string' },
+    },
   });
-  if (values.executable === undefined) throw new Error('usage: oci-image.mjs --executable PATH [--out DIR] [--layout DIR] [--debs DIR]');
+  if (values.executable === undefined) throw new Error('usage: oci-image.mjs --executable PATH [--out DIR] [--layout DIR] [--debs DIR] [--commit HASH]');
   const { name, tarPath } = writeReleaseImage({
     executable: values.executable,
     out: values.out,
     layoutDir: values.layout,
+    commit: values.commit,
     ...(values.debs === undefined ? {} : { debCache: values.debs }),
   });
   console.log(`${name}: ${tarPath} (docker load, oci-archive)${values.layout === undefined ? '' : `, ${values.layout} (OCI layout)`}`);

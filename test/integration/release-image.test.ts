@@ -23,7 +23,8 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 
 function build(out: string, umask: string): void {
   const script = join(REPO, 'scripts/release/oci-image.mjs');
-  const args = ['--executable', EXECUTABLE, '--out', out, '--layout', join(out, 'keyway-image-oci')];
+  // The commit given: a commit made between the two builds must not look like a difference.
+  const args = ['--executable', EXECUTABLE, '--out', out, '--layout', join(out, 'keyway-image-oci'), '--commit', 'c0ffee0c0ffee0c0ffee'];
   execFileSync('sh', ['-c', `umask ${umask} && exec "$@"`, 'sh', process.execPath, script, ...args], {
     cwd: REPO,
     env: { ...process.env, SOURCE_DATE_EPOCH: EPOCH },

@@ -62,6 +62,12 @@ describe('deploy/helm/keyway', () => {
 
       it('is what the templates give, read with the subset of Helm they use', () => {
         expect(fromTemplates(values)).toEqual(objects);
+        // A template whose documents are all off renders nothing at all (not a comment-only document).
+        for (const [path, text] of chartFiles()) {
+          if (!path.startsWith('templates/')) continue;
+          const out = renderSubset(text, values, RELEASE).trim();
+          expect(out === '' || out.startsWith('---\n# '), `${path}: ${out.slice(0, 60)}`).toBe(true);
+        }
         expect(renderChart(values).map((d) => d.object)).toEqual(objects);
       });
 
