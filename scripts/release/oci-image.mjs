@@ -125,8 +125,9 @@ export function buildImage({ executable, version, commit, epoch, debCache }) {
     blobs.set(digest, data);
     return { digest: `sha256:${digest}`, size: data.length };
   };
-  // gzip's header has no name and a zero time in Node's zlib; level fixed, so fixed bytes per zlib.
-  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...put(gzipSync(l, { level: 9 })) }));
+  // gzip's header has no name and a zero time in Node's zlib, and the level is fixed: the same bytes
+  // for one zlib. Level 6: 9 took four times as long on the 160 MB executable for 0.4% less.
+  const layerDescs = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...put(gzipSync(l, { level: 6 })) }));
   const config = imageConfig({ arch, diffIds: layers.map(sha256), version, commit, created, packages: base.packages });
   const configDesc = { mediaType: 'application/vnd.oci.image.config.v1+json', ...put(Buffer.from(JSON.stringify(config))) };
   const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDesc, layers: layerDescs };

@@ -46,7 +46,9 @@ describe('the OCI image', () => {
     config = JSON.parse(run('skopeo', ['inspect', '--config', `oci:${join(one, 'keyway-image-oci')}:${VERSION}`])) as ImageConfig;
     run('umoci', ['unpack', '--image', `${join(one, 'keyway-image-oci')}:${VERSION}`, join(work, 'bundle')]);
     rootfs = join(work, 'bundle/rootfs');
-  });
+    // Two builds of a 160 MB executable, each compressed, then read back by skopeo and umoci: minutes
+    // on 2 loaded cores. The bound catches a hang, it times nothing.
+  }, 900_000);
 
   it('is the same bytes from the same inputs, whatever the umask', () => {
     expect(readFileSync(join(one, 'keyway-image.tar')).equals(readFileSync(join(two, 'keyway-image.tar')))).toBe(true);
