@@ -46,6 +46,11 @@ export const REQUIREMENTS = [
     packages: ['python3-requests-oauthlib'],
     why: 'login capture: a Python OAuth client keyway did not write (run with /usr/bin/python3)',
   },
+  {
+    name: 'skopeo and umoci',
+    packages: ['skopeo', 'umoci'],
+    why: "the release's OCI image (scripts/release/oci-image.mjs): its layout and archives read and copied, unpacked and run",
+  },
 ];
 
 /**
@@ -116,6 +121,7 @@ export function probeSystem() {
     'Secret Service': executable('/usr/bin/secret-tool') && executable('/usr/bin/gnome-keyring-daemon') && executable('/usr/bin/dbus-run-session'),
     Go: onPath('go'),
     'Python requests-oauthlib': runs('/usr/bin/python3', ['-c', 'import requests_oauthlib']),
+    'skopeo and umoci': executable('/usr/bin/skopeo') && executable('/usr/bin/umoci'),
   };
 }
 

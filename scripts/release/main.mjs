@@ -3,6 +3,8 @@
 //   keyway-linux-x64, -arm64     the single executable (Node inside; no Node needed to run it)
 //   sbom.cdx.json                CycloneDX SBOM of the runtime dependencies
 //   LICENSES.txt                 the licenses of what the single executable holds
+//   keyway-image.tar             the OCI image (linux/amd64) of the x64 executable; docker load takes it
+//   keyway-chart-<version>.tgz   the Helm chart, packaged
 //   SHA256SUMS                   of all the above (written last)
 // The same commit gives byte-identical files (SOURCE_DATE_EPOCH is the commit's time, where a file
 // holds a time at all); docs/install.md says which were checked and which tools do not allow it.
@@ -15,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { buildStamp, commitEpoch } from '../build-stamp.mjs';
 import { packTarball, writeChecksums, writeLicenses } from './artifacts.mjs';
 import { nodePackage } from './node-binary.mjs';
+import { writeChartPackage } from './chart-package.mjs';
+import { writeReleaseImage } from './oci-image.mjs';
 import { writeSbom } from './sbom.mjs';
 import { buildSea } from './sea.mjs';
 import { bundleSingleExecutable } from './sea-bundle.mjs';
@@ -47,6 +51,9 @@ try {
     say(packTarball(root, out));
     say(`sbom.cdx.json (${writeSbom(root, join(out, 'sbom.cdx.json'), epoch)} packages)`);
     say(`LICENSES.txt (${writeLicenses(moduleIds, nodePackage('x64', cacheDir), join(out, 'LICENSES.txt'))} packages and Node.js)`);
+    // The image holds the x64 executable just built (the image is linux/amd64 only; docs/install.md).
+    say(`${writeReleaseImage({ executable: join(out, 'keyway-linux-x64'), out, epoch, commit: stamp.commit }).tarPath.slice(out.length + 1)}`);
+    say(`${writeChartPackage({ out, epoch }).slice(out.length + 1)}`);
     say(`SHA256SUMS (${writeChecksums(out).length} files)`);
   }
 } finally {

@@ -72,6 +72,10 @@ const NOT_RUN: Record<string, string> = {
     'logs in to github.com with gh, which is not installed here and would reach GitHub: login capture with real OAuth clients (openid-client, requests-oauthlib) against oidc-provider is test/integration/login-capture.test.ts and login-capture-agents.test.ts',
   'eval "$(keyway env --identity-token /var/run/secrets/tokens/keyway)"':
     "a pod's projected token and a CI runner's: --identity-token is tested in test/integration/identities.test.ts",
+  'docker load -i keyway-image.tar                   # keyway-proxy:<version>':
+    'needs Docker and a registry, neither here: test/integration/release-image.test.ts checks the archive with skopeo (docker-archive and oci-archive), unpacks it with umoci and runs its entry as uid 1000',
+  'kubectl create secret generic keyway \\':
+    "needs a cluster and helm, neither here: test/unit/helm-chart.test.ts checks the chart's templates against rendered/ and the manifests against the Kubernetes schemas",
 };
 
 /** The reader's own values, replaced by this test's: [page-independent text, what it becomes, why]. */

@@ -50,8 +50,10 @@ describe('what npm test does about missing system programs', () => {
         'python3-requests',
         'python3-requests-oauthlib',
         'qemu-user-static',
+        'skopeo',
         'squid-openssl',
         'systemd',
+        'umoci',
         'util-linux',
       ].sort(),
     );
