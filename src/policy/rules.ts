@@ -72,6 +72,8 @@ export interface RuleApproval {
   readonly paths: readonly string[] | undefined;
   /** approval.preview: none shows no preview of the body to anyone asked. */
   readonly preview?: 'redacted' | 'none' | undefined;
+  /** Unusual use that asked (config anomaly: hold): each signal's name and why, for the person asked. */
+  readonly signals?: ReadonlyArray<{ readonly name: string; readonly why: string }> | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */

@@ -54,8 +54,11 @@ function hold(request: StagedRequest, judged: AnomalyJudged): void {
   const named = `anomaly: ${judged.signals.map((s) => s.name).join(', ')}`;
   const rule = request.approvalRule;
   // A rule that asks already: one question, naming both; its wait and window hold.
+  const signals = judged.signals.map((s) => ({ name: s.name, why: s.why }));
   request.approvalRule =
-    rule === undefined ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined } : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256) };
+    rule === undefined
+      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, signals }
+      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), signals };
   judged.held = true;
 }
 
