@@ -8,7 +8,7 @@ import { claimSummary, type FloodCount, shownCount, summaryDone, summaryFailed, 
 import { alertMessage, bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
 import { SeenClicks } from './seen.ts';
 import type { SlackWebApi } from './web-api.ts';
-import { type CallbackVia, type RefusedCallback, refusedCallbackEvent } from './refused.ts';
+import { type CallbackVia, type RefusedCallback, RefusedCallbackLines, refusedCallbackEvent } from './refused.ts';
 import type { AuditEvent } from '../../audit/event.ts';
 import type { AuditCode } from '../../errors/index.ts';
 
@@ -72,6 +72,7 @@ const SCAN_MS = 1_000;
 export class SlackRoom {
   readonly #o: RoomOptions;
   readonly #seen = new SeenClicks();
+  readonly #refusedLines: RefusedCallbackLines | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #again = false;
@@ -79,6 +80,8 @@ export class SlackRoom {
 
   constructor(options: RoomOptions) {
     this.#o = options;
+    const audit = options.audit;
+    this.#refusedLines = audit === undefined ? undefined : new RefusedCallbackLines((event) => audit.write(event), options.now);
   }
 
   start(): void {
@@ -89,6 +92,7 @@ export class SlackRoom {
 
   stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#refusedLines?.flush();
     return this.#scanning ?? Promise.resolve();
   }
 
@@ -330,9 +334,7 @@ export class SlackRoom {
 
   /** A refused callback's audit line (refused.ts): written in the background; a failed write is the writer's to report. */
   refused(refused: RefusedCallback, via: CallbackVia): void {
-    const audit = this.#o.audit;
-    if (audit === undefined) return;
-    audit.write(refusedCallbackEvent(refused, via, this.#o.now())).catch(() => undefined);
+    this.#refusedLines?.add(refusedCallbackEvent(refused, via, this.#o.now()));
   }
 
   /**
