@@ -25,6 +25,10 @@ import type { AuditCode } from '../../errors/index.ts';
 //   - it is on the message keyway posted for that approval (the channel and ts of its record);
 //   - the button's body hash is the held request's: a yes is bound to that request's id and body;
 //   - the approval is still pending (a double click finds it decided: nothing more happens).
+// Every refusal is an audit line (refused.ts), bounded against a flood of forged callbacks.
+// The minute's bound on posts and the one summary message are store records too (flood.ts), so
+// replicas share them; anomaly alerts (alerts.ts) wait in the store and are posted, without
+// buttons, within the same bound.
 // Slack down: nothing is posted, the holds wait or expire as their rules say; nothing is approved.
 
 export const SLACK_PREFIX = 'slack-message:';
