@@ -204,12 +204,24 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
   if (options.worker === undefined)
     book.startPruning((err) => logger.warn({ err: { message: err.message } }, 'anomaly: the histories of agents gone could not be pruned'));
   const tell = notifyPoster({ config: () => live.config, env, dispatcher: tokenEndpoints.dispatcher, logger });
+  // With approvals.slack, an alert is also a plain message in the channel, posted by the process
+  // that runs the Slack room (a worker's through the store); `keyway fetch`'s and `run --contain`'s
+  // own keyways keep none.
+  const slackAlert =
+    (ownsRoom || options.worker !== undefined) && config.approvals.slack !== undefined
+      ? (await import('../approvals/slack/alerts.ts')).slackAlertKeeper(store, options.now ?? (() => new Date()), (err) =>
+          logger.warn({ err: { message: err.message } }, 'anomaly: an alert could not be kept for Slack'),
+        )
+      : undefined;
   const anomaly: Anomalies['anomaly'] = {
     judge: (...args) => book.judge(...args),
     count: (...args) => book.count(...args),
     learn: (...args) => book.learn(...args),
     wouldLearn: (...args) => book.wouldLearn(...args),
-    alert: (payload, agent) => tell(payload, { anomaly: agent }),
+    alert: (payload, agent) => {
+      tell(payload, { anomaly: agent });
+      slackAlert?.(payload);
+    },
     holdsWaiting: (agent) => approvals.list().filter((r) => r.state === 'pending' && r.agent === agent && r.rule.includes('anomaly: ')).length,
   };
   // audit.export follows the audit file from a cursor of its own, in `keyway start` only: a worker

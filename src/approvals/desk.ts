@@ -291,6 +291,7 @@ export class ApprovalDesk {
       ...(ask.chain !== undefined ? { chain: [...ask.chain] } : {}),
       grant: ask.grant,
       rule: ask.rule.rule,
+      ...(ask.rule.signals !== undefined && ask.rule.signals.length > 0 ? { signals: ask.rule.signals.map((s) => ({ name: s.name, why: s.why })) } : {}),
       method: ask.method.toUpperCase(),
       host: ask.host,
       port: ask.port,

@@ -60,6 +60,8 @@ export interface ApprovalRecord {
   grant: string;
   /** The rule that asked, by name (`agents.x.rules[2] (POST /repos/** approve: human)`). */
   rule: string;
+  /** Unusual use that asked (anomaly: hold): each signal and why; absent when no signal asked. */
+  signals?: Array<{ name: string; why: string }> | undefined;
   method: string;
   host: string;
   port: number;

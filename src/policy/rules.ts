@@ -78,6 +78,8 @@ export interface RuleApproval {
    * this same question (`rule` alike, signals named and all) does.
    */
   readonly fresh?: boolean | undefined;
+  /** Unusual use that asked (config anomaly: hold): each signal's name and why, for the person asked. */
+  readonly signals?: ReadonlyArray<{ readonly name: string; readonly why: string }> | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */

@@ -38,6 +38,7 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
   let botToken = BOT;
   let perMinute = 50;
   const logs: string[] = [];
+  const audited: Array<Record<string, unknown>> = [];
 
   beforeAll(async () => {
     slack = await startSlackStandin({ botToken: BOT, appToken: APP, signingSecret: SIGNING });
@@ -63,6 +64,7 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
       desk: { get: (id) => desk.get(id), decide: (id, asked) => desk.decide(id, asked).finally(() => room.storeChanged()) },
       logger,
       now: () => new Date(),
+      audit: { write: async (event) => void audited.push({ ...event }) },
     });
     room.start();
     socket = startSocketMode({
@@ -217,6 +219,28 @@ describe('Slack approvals: the room against a stand-in of Slack', () => {
     const mb = await messageFor(b.path);
     await expect(b.held).rejects.toMatchObject({ code: 'approval_expired' });
     await waitFor(() => (outcome(mb).includes('Expired') ? true : undefined), 'the message updated after a timeout');
+  });
+
+  it('a click that arrives after its approval expired approves nothing: refused, audited, the clicker told', async () => {
+    const { path, held } = ask({ waitMs: 1_500 });
+    const m = await messageFor(path);
+    const id = idOf(m);
+    // Made while the buttons were there; delivered after the wait ran out (a slow network, a retry).
+    const late = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
+    await expect(held).rejects.toMatchObject({ code: 'approval_expired' });
+    expect((await room.click(late)) ?? '').toContain('is expired');
+    expect(desk.get(id)?.state).toBe('expired');
+    expect(desk.get(id)?.decision).toBeUndefined();
+    expect(slack.ephemerals.find((e) => e.user === ALICE && e.text.includes(`${id} is expired`))).toBeDefined();
+    expect(audited.find((e) => String(e['message']).includes(`${id} is expired`))).toMatchObject({
+      decision: 'admin',
+      action: 'slack.callback',
+      code: 'conflict',
+      actor: `slack:${ALICE}`,
+      client: 'slack-socket-mode',
+      path: null,
+    });
+    await waitFor(() => (outcome(m).includes('Expired') ? true : undefined), 'the message shows the expiry');
   });
 
   it('shows no preview when the rule says preview: none', async () => {

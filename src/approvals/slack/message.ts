@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { EMPTY_SHA256 } from '../decide.ts';
 import type { ApprovalRecord } from '../record.ts';
+import type { SlackAlertRecord } from './alerts.ts';
 import { ACTIONS } from './click.ts';
 
 // The Slack message for an approval: what a person needs to decide, and the buttons. Whatever the
@@ -44,6 +45,22 @@ function bodyLine(record: ApprovalRecord): string {
   return `${head}\n${body.preview}`;
 }
 
+/**
+ * What asked: the rule (`Held by rule: agents.bot.rules[1] …`), or unusual use the agent's own
+ * history shows (`Held by signal: new_method (method DELETE never used on grant github)`), or both
+ * when a rule that asks met a signal. A hold by a signal names no rule: none asked.
+ */
+export function heldBy(record: ApprovalRecord): string {
+  const parts = record.rule.split('; ');
+  const rules = parts.filter((p) => !p.startsWith('anomaly: '));
+  const signals =
+    record.signals !== undefined
+      ? record.signals.map((s) => `${s.name} (${s.why})`)
+      : parts.filter((p) => p.startsWith('anomaly: ')).flatMap((p) => p.slice('anomaly: '.length).split(', '));
+  const lines = [...(rules.length > 0 ? [`Held by rule: ${rules.join('; ')}`] : []), ...signals.map((s) => `Held by signal: ${s}`)];
+  return lines.join('\n');
+}
+
 function facts(record: ApprovalRecord): SlackBlock[] {
   return [
     { type: 'header', text: plain(`keyway asks: ${record.method} ${where(record)}`) },
@@ -57,7 +74,7 @@ function facts(record: ApprovalRecord): SlackBlock[] {
       ],
     },
     { type: 'section', text: plain(`Path: ${record.path}${record.tool ? `\nTool: ${record.tool}` : ''}`) },
-    { type: 'section', text: plain(`Held by: ${record.rule}${record.purpose !== null ? `\nPurpose: ${record.purpose}` : ''}`) },
+    { type: 'section', text: plain(`${heldBy(record)}${record.purpose !== null ? `\nPurpose: ${record.purpose}` : ''}`) },
     { type: 'section', text: plain(bodyLine(record)) },
   ];
 }
@@ -104,11 +121,33 @@ export function endedMessage(record: ApprovalRecord): { text: string; blocks: Sl
   };
 }
 
-/** The one message that counts approvals not posted (past max_messages_per_minute). */
-export function summaryMessage(count: number): { text: string; blocks: SlackBlock[] } {
-  const text =
-    count === 0
-      ? 'keyway: no approvals are waiting unposted now'
-      : `keyway: ${count} more approval${count === 1 ? '' : 's'} waiting, not posted here (too many at once): answer them with \`keyway approvals list\` or the dashboard`;
+/** The one message that counts what was not posted (past max_messages_per_minute), by every keyway on the store. */
+export function summaryMessage(count: { approvals: number; alerts: number }): { text: string; blocks: SlackBlock[] } {
+  const parts: string[] = [];
+  if (count.approvals > 0)
+    parts.push(
+      `${count.approvals} more approval${count.approvals === 1 ? '' : 's'} waiting, not posted here (too many at once): answer them with \`keyway approvals list\` or the dashboard`,
+    );
+  if (count.alerts > 0)
+    parts.push(`${count.alerts} unusual-use alert${count.alerts === 1 ? '' : 's'} not posted yet (each is on its request's audit line, \`signal\`)`);
+  const text = parts.length === 0 ? 'keyway: no approvals are waiting unposted now' : `keyway: ${parts.join('; ')}`;
   return { text, blocks: [{ type: 'section', text: plain(text) }] };
+}
+
+/** An anomaly alert: what was unusual, and that the request went on. No buttons: nothing waits. */
+export function alertMessage(alert: SlackAlertRecord): { text: string; blocks: SlackBlock[] } {
+  const agent = alert.chain !== undefined ? alert.chain.join(' > ') : alert.agent;
+  const head = `keyway noticed unusual use by ${agent}: ${alert.signals.map((s) => s.name).join(', ')}`;
+  return {
+    text: head,
+    blocks: [
+      { type: 'section', text: plain(head) },
+      {
+        type: 'section',
+        fields: [plain(`Agent: ${agent}`), plain(`Grant: ${alert.grant}`), plain(`Method: ${alert.method}`), plain(`Host: ${alert.host}`)],
+      },
+      { type: 'section', text: plain(`Path class: ${alert.path_class}\n${alert.signals.map((s) => `Signal: ${s.name} (${s.why})`).join('\n')}`) },
+      { type: 'context', elements: [plain(`anomaly mode alert: the request went on at ${alert.at}; nothing to answer`)] },
+    ],
+  };
 }

@@ -49,3 +49,69 @@ export function refusedCallbackEvent(refused: RefusedCallback, via: CallbackVia,
     ...(user !== undefined ? { actor: `slack:${user}` } : {}),
   };
 }
+
+/** Refused callbacks written in full per interval; past it, counted and written as one summary line. */
+const BUDGET = 20;
+const INTERVAL_MS = 10_000;
+
+/**
+ * Anyone who can reach the callback URL can send refusals (no signature is needed to be refused),
+ * and the admin listener writes no line for its own unauthenticated requests: so these lines are
+ * bounded. Per 10 s, the first 20 are written in full; the rest are counted, and one summary line
+ * (`repeated: N`, `first`, `last`, the last refusal's code) is written when the interval ends.
+ */
+export class RefusedCallbackLines {
+  readonly #write: (event: AuditEvent) => Promise<void>;
+  readonly #now: () => Date;
+  #windowStart = 0;
+  #written = 0;
+  #over: { count: number; first: string; last: AuditEvent } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(write: (event: AuditEvent) => Promise<void>, now: () => Date) {
+    this.#write = write;
+    this.#now = now;
+  }
+
+  add(event: AuditEvent): void {
+    const nowMs = this.#now().getTime();
+    if (nowMs >= this.#windowStart + INTERVAL_MS) {
+      this.flush();
+      this.#windowStart = nowMs;
+      this.#written = 0;
+    }
+    if (this.#written < BUDGET) {
+      this.#written++;
+      this.#write(event).catch(() => undefined);
+      return;
+    }
+    if (this.#over === undefined) {
+      this.#over = { count: 0, first: event.ts, last: event };
+      this.#timer = setTimeout(() => this.flush(), this.#windowStart + INTERVAL_MS - nowMs);
+      this.#timer.unref();
+    }
+    this.#over.count++;
+    this.#over.last = event;
+  }
+
+  /** Writes the summary of what the interval counted, if anything (at its end, and at stop). */
+  flush(): void {
+    clearTimeout(this.#timer);
+    const over = this.#over;
+    this.#over = undefined;
+    if (over === undefined) return;
+    const { last } = over;
+    this.#write({
+      ...last,
+      id: randomUUID(),
+      ts: this.#now().toISOString(),
+      path: null,
+      client: '',
+      actor: undefined,
+      message: `${over.count} more refused Slack callbacks in 10 s, counted, not written one by one`,
+      repeated: over.count,
+      first: over.first,
+      last: last.ts,
+    }).catch(() => undefined);
+  }
+}

@@ -3,10 +3,12 @@ import type { StoreDraft } from '../../credentials/store/draft.ts';
 import type { DecisionAsked, DecisionResult } from '../decide.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../record.ts';
 import { type AdmittedClick, DENY_VIEW, denyMetadata, readClick } from './click.ts';
-import { bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
+import { ALERT_PREFIX, ALERT_TTL_MS, type SlackAlertRecord } from './alerts.ts';
+import { claimSummary, type FloodCount, shownCount, summaryDone, summaryFailed, summaryPosted, takePostSlot } from './flood.ts';
+import { alertMessage, bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
 import { SeenClicks } from './seen.ts';
 import type { SlackWebApi } from './web-api.ts';
-import { type CallbackVia, type RefusedCallback, refusedCallbackEvent } from './refused.ts';
+import { type CallbackVia, type RefusedCallback, RefusedCallbackLines, refusedCallbackEvent } from './refused.ts';
 import type { AuditEvent } from '../../audit/event.ts';
 import type { AuditCode } from '../../errors/index.ts';
 
@@ -23,6 +25,10 @@ import type { AuditCode } from '../../errors/index.ts';
 //   - it is on the message keyway posted for that approval (the channel and ts of its record);
 //   - the button's body hash is the held request's: a yes is bound to that request's id and body;
 //   - the approval is still pending (a double click finds it decided: nothing more happens).
+// Every refusal is an audit line (refused.ts), bounded against a flood of forged callbacks.
+// The minute's bound on posts and the one summary message are store records too (flood.ts), so
+// replicas share them; anomaly alerts (alerts.ts) wait in the store and are posted, without
+// buttons, within the same bound.
 // Slack down: nothing is posted, the holds wait or expire as their rules say; nothing is approved.
 
 export const SLACK_PREFIX = 'slack-message:';
@@ -70,15 +76,16 @@ const SCAN_MS = 1_000;
 export class SlackRoom {
   readonly #o: RoomOptions;
   readonly #seen = new SeenClicks();
-  readonly #posted: number[] = [];
+  readonly #refusedLines: RefusedCallbackLines | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #again = false;
   #pausedUntil = 0;
-  #summary: { channel: string; ts: string; count: number } | undefined;
 
   constructor(options: RoomOptions) {
     this.#o = options;
+    const audit = options.audit;
+    this.#refusedLines = audit === undefined ? undefined : new RefusedCallbackLines((event) => audit.write(event), options.now);
   }
 
   start(): void {
@@ -89,6 +96,7 @@ export class SlackRoom {
 
   stop(): Promise<void> {
     clearInterval(this.#timer);
+    this.#refusedLines?.flush();
     return this.#scanning ?? Promise.resolve();
   }
 
@@ -122,42 +130,53 @@ export class SlackRoom {
     const approvals = this.#o.store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
     // Slack failed a moment ago: nothing is sent until the pause ends (no retry storm, no log flood).
     if (now.getTime() < this.#pausedUntil) return;
-    let unposted = 0;
+    const unposted: FloodCount = { approvals: 0, alerts: 0 };
+    // Past the minute's bound (every process's posts count: flood.ts), the rest are counted, not tried.
+    let full = false;
     for (const record of approvals.sort((a, b) => a.asked_at.localeCompare(b.asked_at))) {
       // A yes for once spent by its request (used) reads as the yes it was: no second update.
       const state = shownState(effectiveState(record, now));
       const message = messages.get(record.id);
       if (state === 'pending') {
         if (message !== undefined && !(message.ts === undefined && Date.parse(message.claimed_at) + STALE_CLAIM_MS < now.getTime())) continue;
-        if (!this.#mayPost(now)) {
-          unposted++;
-          continue;
+        if (full || this.#paused(now) || (await this.#post(record, settings, now)) === 'full') {
+          full = true;
+          unposted.approvals++;
         }
-        await this.#post(record, settings, now);
       } else if (message?.ts !== undefined && message.shows !== state) {
         await this.#update(record, message, state);
       }
     }
-    await this.#summarise(unposted, settings);
+    for (const [, alert] of this.#o.store.entries<SlackAlertRecord>(ALERT_PREFIX).sort(([, a], [, b]) => a.at.localeCompare(b.at))) {
+      if (Date.parse(alert.at) + ALERT_TTL_MS <= now.getTime()) {
+        await this.#o.store.update((draft) => void draft.delete(`${ALERT_PREFIX}${alert.id}`));
+        continue;
+      }
+      if (alert.claimed_at !== undefined && alert.claimed_at + STALE_CLAIM_MS > now.getTime()) continue;
+      if (full || this.#paused(now) || (await this.#postAlert(alert, settings, now)) === 'full') {
+        full = true;
+        unposted.alerts++;
+      }
+    }
+    if (!this.#paused(now)) await this.#summarise(unposted, settings);
     await this.#prune(messages, new Set(approvals.map((r) => r.id)));
   }
 
-  #mayPost(now: Date): boolean {
-    if (now.getTime() < this.#pausedUntil) return false;
-    while (this.#posted.length > 0 && this.#posted[0]! <= now.getTime() - 60_000) this.#posted.shift();
-    return this.#posted.length < (this.#o.settings()?.max_messages_per_minute ?? 0);
+  #paused(now: Date): boolean {
+    return now.getTime() < this.#pausedUntil;
   }
 
-  async #post(record: ApprovalRecord, settings: RoomSettings, now: Date): Promise<void> {
+  /** Claims the approval's message and a place in the minute (both under the store's lock), then posts. */
+  async #post(record: ApprovalRecord, settings: RoomSettings, now: Date): Promise<'posted' | 'taken' | 'full' | 'failed'> {
     const id = slackRecordId(record.id);
     const claimed = await this.#o.store.update((draft) => {
       const existing = draft.get<SlackMessageRecord>(id);
-      if (existing !== undefined && (existing.ts !== undefined || Date.parse(existing.claimed_at) + STALE_CLAIM_MS >= now.getTime())) return false;
+      if (existing !== undefined && (existing.ts !== undefined || Date.parse(existing.claimed_at) + STALE_CLAIM_MS >= now.getTime())) return 'taken';
+      if (!takePostSlot(draft, now.getTime(), settings.max_messages_per_minute)) return 'full';
       draft.set(id, { approval: record.id, claimed_at: now.toISOString(), shows: 'pending' } satisfies SlackMessageRecord);
-      return true;
+      return 'claimed';
     });
-    if (!claimed) return;
-    this.#posted.push(now.getTime());
+    if (claimed !== 'claimed') return claimed;
     try {
       const answer = await this.#o.api.call('chat.postMessage', this.#o.botToken(), { channel: settings.channel, ...pendingMessage(record) });
       const channel = String(answer['channel']);
@@ -165,6 +184,7 @@ export class SlackRoom {
       await this.#o.store.update((draft) => {
         draft.set(id, { approval: record.id, channel, ts, claimed_at: now.toISOString(), shows: 'pending' } satisfies SlackMessageRecord);
       });
+      return 'posted';
     } catch (err) {
       this.#pause();
       await this.#o.store.update((draft) => void draft.delete(id));
@@ -172,6 +192,33 @@ export class SlackRoom {
         { approval: record.id, err: { message: (err as Error).message } },
         'Slack approvals: could not post; the request waits as its rule says',
       );
+      return 'failed';
+    }
+  }
+
+  /** An anomaly alert (alerts.ts): claimed with a place in the minute, posted without buttons, then let go. */
+  async #postAlert(alert: SlackAlertRecord, settings: RoomSettings, now: Date): Promise<'posted' | 'taken' | 'full' | 'failed'> {
+    const id = `${ALERT_PREFIX}${alert.id}`;
+    const claimed = await this.#o.store.update((draft) => {
+      const current = draft.get<SlackAlertRecord>(id);
+      if (current === undefined || (current.claimed_at !== undefined && current.claimed_at + STALE_CLAIM_MS > now.getTime())) return 'taken';
+      if (!takePostSlot(draft, now.getTime(), settings.max_messages_per_minute)) return 'full';
+      draft.set(id, { ...current, claimed_at: now.getTime() } satisfies SlackAlertRecord);
+      return 'claimed';
+    });
+    if (claimed !== 'claimed') return claimed;
+    try {
+      await this.#o.api.call('chat.postMessage', this.#o.botToken(), { channel: settings.channel, ...alertMessage(alert) });
+      await this.#o.store.update((draft) => void draft.delete(id));
+      return 'posted';
+    } catch (err) {
+      this.#pause();
+      await this.#o.store.update((draft) => {
+        const current = draft.get<SlackAlertRecord>(id);
+        if (current !== undefined) draft.set(id, { ...current, claimed_at: undefined });
+      });
+      this.#o.logger.warn({ agent: alert.agent, err: { message: (err as Error).message } }, 'Slack approvals: could not post an anomaly alert; retrying');
+      return 'failed';
     }
   }
 
@@ -201,19 +248,29 @@ export class SlackRoom {
     this.#pausedUntil = this.#o.now().getTime() + PAUSE_AFTER_FAILURE_MS;
   }
 
-  /** Past max_messages_per_minute: one message counts the approvals not posted, updated in place. */
-  async #summarise(count: number, settings: RoomSettings): Promise<void> {
-    if (count === (this.#summary?.count ?? 0)) return;
+  /**
+   * Past max_messages_per_minute: one message counts what no process posted, updated in place
+   * (flood.ts). `count` is this scan's view, which only says whether to look: what is shown is
+   * counted again under the store's lock.
+   */
+  async #summarise(count: FloodCount, settings: RoomSettings): Promise<void> {
+    const before = shownCount(this.#o.store);
+    if (before.approvals === count.approvals && before.alerts === count.alerts) return;
+    const now = this.#o.now();
+    const claim = await this.#o.store.update((draft) => claimSummary(draft, waitingUnposted(draft, now), now.getTime(), settings.max_messages_per_minute));
+    if (claim.kind === 'none') return;
+    const shown = claim.count;
     const token = this.#o.botToken();
     try {
-      if (this.#summary === undefined) {
-        const answer = await this.#o.api.call('chat.postMessage', token, { channel: settings.channel, ...summaryMessage(count) });
-        this.#summary = { channel: String(answer['channel']), ts: String(answer['ts']), count };
+      if (claim.kind === 'post') {
+        const answer = await this.#o.api.call('chat.postMessage', token, { channel: settings.channel, ...summaryMessage(shown) });
+        await this.#o.store.update((draft) => summaryPosted(draft, String(answer['channel']), String(answer['ts'])));
       } else {
-        await this.#o.api.call('chat.update', token, { channel: this.#summary.channel, ts: this.#summary.ts, ...summaryMessage(count) });
-        this.#summary = count === 0 ? undefined : { ...this.#summary, count };
+        await this.#o.api.call('chat.update', token, { channel: claim.channel, ts: claim.ts, ...summaryMessage(shown) });
+        if (shown.approvals === 0 && shown.alerts === 0) await this.#o.store.update((draft) => summaryDone(draft, claim.ts));
       }
     } catch (err) {
+      await this.#o.store.update((draft) => summaryFailed(draft, claim));
       this.#pause();
       this.#o.logger.warn({ err: { message: (err as Error).message } }, 'Slack approvals: could not post the summary');
     }
@@ -281,9 +338,7 @@ export class SlackRoom {
 
   /** A refused callback's audit line (refused.ts): written in the background; a failed write is the writer's to report. */
   refused(refused: RefusedCallback, via: CallbackVia): void {
-    const audit = this.#o.audit;
-    if (audit === undefined) return;
-    audit.write(refusedCallbackEvent(refused, via, this.#o.now())).catch(() => undefined);
+    this.#refusedLines?.add(refusedCallbackEvent(refused, via, this.#o.now()));
   }
 
   /**
@@ -337,6 +392,23 @@ export class SlackRoom {
       this.#o.logger.warn({ err: { message: (err as Error).message } }, 'Slack approvals: could not send a refusal');
     }
   }
+}
+
+/** What waits for a place in the minute, as the store has it now: approvals without a message, alerts not being posted. */
+function waitingUnposted(draft: StoreDraft, now: Date): FloodCount {
+  const messages = new Map(draft.entries<SlackMessageRecord>(SLACK_PREFIX).map(([, m]) => [m.approval, m]));
+  let approvals = 0;
+  for (const [, record] of draft.entries<ApprovalRecord>(APPROVAL_PREFIX)) {
+    if (effectiveState(record, now) !== 'pending') continue;
+    const message = messages.get(record.id);
+    if (message === undefined || (message.ts === undefined && Date.parse(message.claimed_at) + STALE_CLAIM_MS < now.getTime())) approvals++;
+  }
+  let alerts = 0;
+  for (const [, alert] of draft.entries<SlackAlertRecord>(ALERT_PREFIX)) {
+    if (Date.parse(alert.at) + ALERT_TTL_MS <= now.getTime()) continue;
+    if (alert.claimed_at === undefined || alert.claimed_at + STALE_CLAIM_MS <= now.getTime()) alerts++;
+  }
+  return { approvals, alerts };
 }
 
 /** The approvals channel, approvers and bound, from approvals.slack. */

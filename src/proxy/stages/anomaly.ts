@@ -56,10 +56,11 @@ function hold(request: StagedRequest, judged: AnomalyJudged): void {
   // A rule that asks already: one question, naming both; its wait and window hold.
   // Fresh: a window a person gave the rule alone (or another signal) does not cover what is new now,
   // else a burst or an off hour on a windowed path would pass unasked, and teach the history too.
+  const signals = judged.signals.map((s) => ({ name: s.name, why: s.why }));
   request.approvalRule =
     rule === undefined
-      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true }
-      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), fresh: true };
+      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true, signals }
+      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), fresh: true, signals };
   judged.held = true;
 }
 
