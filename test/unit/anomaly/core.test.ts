@@ -5,7 +5,7 @@ import { burstLimit, burstWhy, freshBurst, MIN_BASELINE, rollBurst, teachBurst, 
 import { offHoursWhy, withinHours } from '../../../src/anomaly/core/hours.ts';
 import { judge } from '../../../src/anomaly/core/judge.ts';
 import { pathClass } from '../../../src/anomaly/core/path-class.ts';
-import { addCounts, emptyRecord, learn, MAX_CLASSES, MAX_GRANTS, type AnomalyRecord, type Seen } from '../../../src/anomaly/core/record.ts';
+import { addCounts, emptyRecord, learn, MAX_CLASSES, MAX_GRANTS, MAX_METHODS, type AnomalyRecord, type Seen } from '../../../src/anomaly/core/record.ts';
 import { settingsFor } from '../../../src/anomaly/core/resolve.ts';
 import type { AnomalySettings } from '../../../src/anomaly/core/settings.ts';
 import { anomalySchema } from '../../../src/config/schema/anomaly.ts';
@@ -160,6 +160,17 @@ describe('the signals', () => {
     for (let i = 0; i < MAX_CLASSES + 5; i++) record = learn(record, seen({ grant: 'g0', pathClass: `/c/${i}x` }), [], ALL, T0);
     expect(record.grants['g0']!.classes).toHaveLength(MAX_CLASSES);
     expect(JSON.stringify(record).length).toBeLessThan(64 * 1024);
+  });
+  it('evicts nothing: an agent filling its history with junk keeps what it learned first, and the dangerous new still fires', () => {
+    let record = learn(emptyRecord(), seen(), [], ALL, T0); // GET /repos/acme, learned first
+    for (let i = 0; i < MAX_METHODS + 4; i++) record = learn(record, seen({ method: `JUNK${i}` }), [], ALL, T0);
+    for (let i = 0; i < MAX_CLASSES + 4; i++) record = learn(record, seen({ pathClass: `/junk/${i}x` }), [], ALL, T0);
+    expect(record.grants['github']!.methods).toHaveLength(MAX_METHODS);
+    // The first learned is still usual: no flood of holds on what the agent always did.
+    expect(judge(record, seen(), ALL, new Date(T0), 0)).toEqual([]);
+    // A DELETE and an admin path it never used stay new, however full the history.
+    expect(judge(record, seen({ method: 'DELETE' }), ALL, new Date(T0), 0).map((s) => s.name)).toEqual(['new_method']);
+    expect(judge(record, seen({ pathClass: '/admin/keys' }), ALL, new Date(T0), 0).map((s) => s.name)).toEqual(['new_host']);
   });
 });
 
