@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChildProxy, SRC_CLI, startChildProxy, writeChildHome } from '../helpers/child-proxy.ts';
 import { cleanEnv, onePerRequest, runCli } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const API_TOKEN = `canary-anomaly-${randomBytes(8).toString('hex')}`;
 const AGENTS = ['learner', 'burst-a', 'burst-b'] as const;
@@ -99,8 +100,7 @@ describe('anomaly under proxy.workers: 2: one history in the store', () => {
       await dispatcher.close().catch(() => undefined);
     }
     // Its line, written by the primary once the worker handed it over (and counted it).
-    let line: Line | undefined;
-    while ((line = lines().find((l) => l.path === path)) === undefined) await new Promise((r) => setTimeout(r, 50));
+    const line = await waitFor(() => lines().find((l) => l.path === path), `the line of ${path}`, 30_000);
     const after = await perWorker();
     const moved = after.map((n, i) => n - before[i]!);
     expect(
