@@ -44,6 +44,19 @@ export function curl(args: string[], env: Record<string, string>): Promise<Proce
   return runProcess('curl', ['-q', '-sS', '--max-time', String(seconds), ...args], env, undefined, processMs(seconds));
 }
 
+/** curl for the answer's status alone (`-o /dev/null -w %{http_code}`): METHOD with each header and, if given, the body; 0 when none came. */
+export async function curlStatus(
+  url: string,
+  request: { method?: string; headers?: readonly string[]; data?: string },
+  env: Record<string, string>,
+): Promise<{ status: number; stderr: string }> {
+  const args = ['-o', '/dev/null', '-w', '%{http_code}', '-X', request.method ?? 'GET'];
+  for (const header of request.headers ?? []) args.push('-H', header);
+  if (request.data !== undefined) args.push('--data', request.data);
+  const result = await curl([...args, url], env);
+  return { status: Number(result.stdout), stderr: result.stderr };
+}
+
 /**
  * Node's own global fetch (not undici from node_modules) in a child process on this Node 24 binary;
  * prints {status, body} as JSON on stdout.

@@ -2,12 +2,10 @@
 // forbid, through the real proxy with curl. The forbid must hold for every spelling a server may
 // read as the forbidden path, as the YAML deny rules do (pathReadings: `%2F` read as a slash too),
 // and the upstream must never see the request. A canary secret never shows in any output.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryLeaks, curl } from '../helpers/clients.ts';
-import { CANARY } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { canaryLeaks } from '../helpers/clients.ts';
+import { curlAsClaude, startCedarProxy } from '../helpers/cedar-home.ts';
+import type { TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const POLICY = `@id("no-secrets")
@@ -31,15 +29,7 @@ describe('attack 88: path spellings against a Cedar forbid', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const home = makeHome();
-    mkdirSync(join(home, 'policies'), { mode: 0o700 });
-    writeFileSync(join(home, 'policies', 'main.cedar'), POLICY, { mode: 0o600 });
-    proxy = await startProxy({
-      home,
-      grants: [{ id: 'github', type: 'bearer', domains: ['api.example.test'], secret: `${CANARY}-github` }],
-      env: { CLAUDE_KEY: 'claude-key' },
-      config: { agents: { claude: { key: 'env:CLAUDE_KEY', grants: ['github'] } } },
-    });
+    proxy = await startCedarProxy(POLICY);
   });
   afterAll(async () => {
     const leaks = proxy ? canaryLeaks(proxy, ...outputs) : [];
@@ -48,26 +38,7 @@ describe('attack 88: path spellings against a Cedar forbid', () => {
     expect(leaks).toEqual([]);
   });
 
-  async function get(path: string): Promise<{ status: number; code: string | undefined }> {
-    const r = await curl(
-      [
-        '--path-as-is',
-        '-x',
-        `http://claude:claude-key@127.0.0.1:${proxy.port}`,
-        '--cacert',
-        proxy.bundlePath,
-        '-w',
-        '\n%{http_code}',
-        `https://api.example.test:${upstream.port}${path}`,
-      ],
-      cleanEnv(),
-    );
-    outputs.push(r.stdout, r.stderr);
-    const lines = r.stdout.split('\n');
-    const status = Number(lines.pop());
-    const body = lines.join('\n');
-    return { status, code: body.startsWith('{"error"') ? (JSON.parse(body).error as { code: string }).code : undefined };
-  }
+  const get = (path: string) => curlAsClaude(proxy, ['--path-as-is', `https://api.example.test:${upstream.port}${path}`], outputs);
 
   it('admits the plain request the forbid does not name (the test can see a 200)', async () => {
     expect((await get('/api/public')).status).toBe(200);

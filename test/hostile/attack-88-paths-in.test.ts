@@ -3,13 +3,12 @@
 // a host spelled with a trailing dot, a method named by X-HTTP-Method-Override and a path named by
 // X-Original-URL. Each must be refused as rule_denied, and the upstream must never see it. A host
 // no grant covers is outside Cedar by design (its resource is a Grant): keyway sends nothing there.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canaryLeaks, curl } from '../helpers/clients.ts';
-import { CANARY } from '../helpers/fixtures.ts';
+import { canaryLeaks } from '../helpers/clients.ts';
+import { curlAsClaude, startCedarProxy } from '../helpers/cedar-home.ts';
 import { h2Request, h2ThroughProxy } from '../helpers/http2-client.ts';
-import { cleanEnv, makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import type { TestProxy } from '../helpers/keyway.ts';
 import { exchange, openTunnel, parseResponse, startTls } from '../helpers/raw-http.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -27,15 +26,7 @@ describe('attack 88: the Cedar forbid on every way in', () => {
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const home = makeHome();
-    mkdirSync(join(home, 'policies'), { mode: 0o700 });
-    writeFileSync(join(home, 'policies', 'main.cedar'), POLICY, { mode: 0o600 });
-    proxy = await startProxy({
-      home,
-      grants: [{ id: 'github', type: 'bearer', domains: ['api.example.test'], secret: `${CANARY}-github` }],
-      env: { CLAUDE_KEY: 'claude-key' },
-      config: { agents: { claude: { key: 'env:CLAUDE_KEY', grants: ['github'] } } },
-    });
+    proxy = await startCedarProxy(POLICY);
   });
   afterAll(async () => {
     const leaks = proxy ? canaryLeaks(proxy, ...outputs) : [];
@@ -44,17 +35,7 @@ describe('attack 88: the Cedar forbid on every way in', () => {
     expect(leaks).toEqual([]);
   });
 
-  async function viaCurl(url: string, extra: string[] = []): Promise<{ status: number; code: string | undefined }> {
-    const r = await curl(
-      ['-x', `http://claude:claude-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.bundlePath, '-w', '\n%{http_code}', ...extra, url],
-      cleanEnv(),
-    );
-    outputs.push(r.stdout, r.stderr);
-    const lines = r.stdout.split('\n');
-    const status = Number(lines.pop());
-    const body = lines.join('\n');
-    return { status, code: body.startsWith('{"error"') ? (JSON.parse(body).error as { code: string }).code : undefined };
-  }
+  const viaCurl = (url: string, extra: string[] = []) => curlAsClaude(proxy, [...extra, url], outputs);
 
   it('HTTP/1.1 through CONNECT: refused, and a plain request passes (so a 403 means something)', async () => {
     expect((await viaCurl(`https://api.example.test:${upstream.port}/open`)).status).toBe(200);

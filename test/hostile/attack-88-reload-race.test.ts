@@ -4,12 +4,13 @@
 // access put the hash on the line: an agent that sends the head, waits for a reload, then sends the
 // body must not get a verdict of one policy on a line naming another. And every hash on the log
 // has an earlier policy.load line, even for requests judged while a reload is being written.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fetch as undiciFetch, ProxyAgent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { homeWithPolicy } from '../helpers/cedar-home.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { makeHome, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { startMcpServer, type TestMcpServer } from '../helpers/mcp-server.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -28,10 +29,8 @@ describe('attack 88: a reload racing requests', () => {
 
   beforeAll(async () => {
     server = await startMcpServer(TOKEN);
-    const home = makeHome();
-    mkdirSync(join(home, 'policies'), { mode: 0o700 });
-    policyFile = join(home, 'policies', 'mcp.cedar');
-    writeFileSync(policyFile, OPEN, { mode: 0o600 });
+    const { home, file } = homeWithPolicy(OPEN, 'mcp.cedar');
+    policyFile = file;
     proxy = await startProxy({
       home,
       env: { TRACKER: TOKEN, BOT_KEY: 'bot-key-1' },
@@ -58,14 +57,15 @@ describe('attack 88: a reload racing requests', () => {
   const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   const call = (id: number, tool: string) => JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool, arguments: { id: 7 } } });
 
-  it('judges a tools/call whose body comes after a reload by the policy its line names', async () => {
-    // The tunnel up first, so the next request's head reaches keyway at once.
-    const warm = await undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: call(1, 'search_issues') });
+  /** A harmless call, so the tunnel is up and the next request's head reaches keyway at once. */
+  async function warmUp(id: number): Promise<void> {
+    const warm = await undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: call(id, 'search_issues') });
     expect(warm.status).toBe(200);
     await warm.text();
-    const first = loads()[0]!['policy'];
+  }
 
-    const body = call(2, 'delete_issue');
+  /** A call whose head and first bytes go now and whose rest waits for `release` (a reload in between). */
+  function callWithBodyHeld(body: string): { answer: Promise<Response>; release: () => void } {
     let release!: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -79,6 +79,14 @@ describe('attack 88: a reload racing requests', () => {
       },
     });
     const answer = undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: stream as never, duplex: 'half' });
+    return { answer, release };
+  }
+
+  it('judges a tools/call whose body comes after a reload by the policy its line names', async () => {
+    await warmUp(1);
+    const first = loads()[0]!['policy'];
+
+    const { answer, release } = callWithBodyHeld(call(2, 'delete_issue'));
     // The head has passed stage access (under the first policy) while the body waits.
     await new Promise((resolve) => setTimeout(resolve, 400));
     writeFileSync(policyFile, CLOSED, { mode: 0o600 });
@@ -88,10 +96,7 @@ describe('attack 88: a reload racing requests', () => {
     release();
     await (await answer).text();
 
-    const line = await waitFor(
-      () => proxy.auditLines().findLast((l) => (l['mcp'] as { tool?: string } | undefined)?.tool === 'delete_issue' && l['phase'] === undefined),
-      'the delete line',
-    );
+    const line = await lastLine('delete_issue');
     // Either verdict is fair; a verdict of one policy on a line naming the other is not.
     if (line['decision'] === 'deny') expect(line['policy'], 'refused by the second policy').toBe(second);
     else expect(line['policy'], 'admitted by the first policy').toBe(first);
@@ -151,24 +156,9 @@ describe('attack 88: a reload racing requests', () => {
     expect(await proxy.running.reload()).toMatchObject({ reloaded: true });
     const first = await waitFor(() => proxy.auditLines().findLast((l) => l['action'] === 'policy.load')?.['policy'], 'a load line');
 
-    const warm = await undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: call(3, 'search_issues') });
-    expect(warm.status).toBe(200);
-    await warm.text();
+    await warmUp(3);
 
-    const body = call(4, 'close_issue');
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const stream = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        controller.enqueue(new TextEncoder().encode(body.slice(0, 10)));
-        await released;
-        controller.enqueue(new TextEncoder().encode(body.slice(10)));
-        controller.close();
-      },
-    });
-    const answer = undiciFetch(server.url(), { method: 'POST', dispatcher, headers, body: stream as never, duplex: 'half' });
+    const { answer, release } = callWithBodyHeld(call(4, 'close_issue'));
     await new Promise((resolve) => setTimeout(resolve, 400));
     writeFileSync(configFile, withTools(['search_issues']));
     expect(await proxy.running.reload()).toMatchObject({ reloaded: true });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
+import { curlStatus } from '../helpers/clients.ts';
 import { cleanEnv, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitForAsync } from '../helpers/wait.ts';
@@ -209,27 +210,14 @@ describe('delegation door: an agent mints and revokes its own children through t
   });
 
   it('answers no plain-HTTP request to keyway.internal: the door is only inside TLS', async () => {
-    const result = await runProcess(
-      'curl',
-      [
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-X',
-        'POST',
-        '-H',
-        'content-type: application/json',
-        '--data',
-        '{"name":"plain"}',
-        'http://keyway.internal/delegate',
-      ],
+    const result = await curlStatus(
+      'http://keyway.internal/delegate',
+      { method: 'POST', headers: ['content-type: application/json'], data: '{"name":"plain"}' },
       cleanEnv({ http_proxy: lead() }),
     );
-    expect(Number(result.stdout), result.stderr).not.toBe(201);
+    expect(result.status, result.stderr).not.toBe(201);
     // keyway answers its own name only inside an intercepted CONNECT: never looked up, never sent on.
-    expect(Number(result.stdout)).toBe(400);
+    expect(result.status).toBe(400);
     const line = await waitForAsync(async () => proxy.auditLines().find((l) => l['host'] === 'keyway.internal' && l['port'] === 80), 'the refusal line');
     expect(line).toMatchObject({ agent: 'lead', decision: 'deny', code: 'bad_request' });
     expect(await agentIds()).not.toContain('lead-plain');

@@ -108,33 +108,55 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
     }, 'the child to be served over a WebSocket');
   const closeCode = (ws: WebSocket): Promise<number> => new Promise((resolve) => ws.once('close', (code: number) => resolve(code)));
 
-  it('narrows an open HTTP/2 session and an open WebSocket when a reload takes the grant from the parent', async () => {
-    const child = await mint('lead', 'worker');
+  /** What a cut must end, opened as the child: an HTTP/2 session with a stream in flight, and a WebSocket. */
+  interface Open {
+    session: ClientHttp2Session;
+    stream: ClientHttp2Stream;
+    /** The WebSocket's close code, when it closes. */
+    wsClosed: Promise<number>;
+    /** The session's close (listened for from the start, so a close before the await is seen). */
+    sessionClosed: Promise<unknown>;
+  }
+
+  /** Opens both as `child`, runs `cut` with them, and lets both go whatever happened. */
+  async function withOpen(child: { user: string; key: string }, cut: (open: Open) => Promise<void>): Promise<void> {
     const session = await h2Session(child);
     const ws = await webSocket(child);
     try {
       const stream = await openStream(session);
-      const wsClosed = closeCode(ws);
-      await reloadLead({ ...LEAD, grants: ['openai'] });
-      // The open stream and the WebSocket are ended; nothing else goes up.
-      await waitFor(() => (stream.closed ? true : undefined), 'the open HTTP/2 stream to be ended', CUT_MS);
-      expect(await wsClosed).toBe(1008);
-      const seen = h2.seen.length;
-      const next = await h2Request(session, { ':method': 'GET', ':path': '/echo' }).then(
-        (r) => ({ status: Number(r.headers[':status']), body: r.body.toString() }),
-        (err: Error) => ({ status: 0, body: err.message }),
-      );
-      expect(next.status).not.toBe(200);
-      expect(next.body).not.toContain(CANARY);
-      expect(h2.seen.length).toBe(seen);
-      const line = await waitFor(
-        () => proxy.auditLines().find((l) => l['agent'] === 'worker' && String(l['message'] ?? '').includes('no longer admits agent "worker"')),
-        "the ended exchange's audit line",
-      );
-      expect(line).toMatchObject({ chain: ['lead', 'worker'] });
+      const sessionClosed = once(session, 'close');
+      // A test that does not wait for it must not see its rejection as unhandled.
+      sessionClosed.catch(() => undefined);
+      await cut({ session, stream, wsClosed: closeCode(ws), sessionClosed });
     } finally {
       session.destroy();
       ws.terminate();
+    }
+  }
+
+  it('narrows an open HTTP/2 session and an open WebSocket when a reload takes the grant from the parent', async () => {
+    const child = await mint('lead', 'worker');
+    try {
+      await withOpen(child, async ({ session, stream, wsClosed }) => {
+        await reloadLead({ ...LEAD, grants: ['openai'] });
+        // The open stream and the WebSocket are ended; nothing else goes up.
+        await waitFor(() => (stream.closed ? true : undefined), 'the open HTTP/2 stream to be ended', CUT_MS);
+        expect(await wsClosed).toBe(1008);
+        const seen = h2.seen.length;
+        const next = await h2Request(session, { ':method': 'GET', ':path': '/echo' }).then(
+          (r) => ({ status: Number(r.headers[':status']), body: r.body.toString() }),
+          (err: Error) => ({ status: 0, body: err.message }),
+        );
+        expect(next.status).not.toBe(200);
+        expect(next.body).not.toContain(CANARY);
+        expect(h2.seen.length).toBe(seen);
+        const line = await waitFor(
+          () => proxy.auditLines().find((l) => l['agent'] === 'worker' && String(l['message'] ?? '').includes('no longer admits agent "worker"')),
+          "the ended exchange's audit line",
+        );
+        expect(line).toMatchObject({ chain: ['lead', 'worker'] });
+      });
+    } finally {
       await reloadLead(LEAD);
     }
     // The grant given back, the child is served again on a new session.
@@ -144,12 +166,7 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
   it("cuts the child's HTTP/2 session and WebSocket when its parent is removed", async () => {
     expect((await proxy.cli(['agents', 'add', 'temp-lead', '--grants', 'github,openai'])).code).toBe(0);
     const child = await mint('temp-lead', 'temp-worker');
-    const session = await h2Session(child);
-    const ws = await webSocket(child);
-    try {
-      const stream = await openStream(session);
-      const wsClosed = closeCode(ws);
-      const sessionClosed = once(session, 'close');
+    await withOpen(child, async ({ stream, wsClosed, sessionClosed }) => {
       const removed = await proxy.cli(['agents', 'rm', 'temp-lead']);
       expect(removed.code, removed.stderr).toBe(0);
       await waitFor(() => (stream.closed ? true : undefined), 'the open HTTP/2 stream to be cut', CUT_MS);
@@ -157,21 +174,13 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
       expect(await wsClosed).not.toBe(1000);
       // Its key no longer opens anything.
       await expect(h2ThroughProxy(proxy.port, `${HOST}:${h2.port}`, proxy.caPath, `${child.user}:${child.key}`)).rejects.toThrow(/407/);
-    } finally {
-      session.destroy();
-      ws.terminate();
-    }
+    });
   });
 
   it("ends a child's open HTTP/2 session and WebSocket at its TTL", async () => {
     // Long enough to be read by the proxy and connect on a loaded machine; the cut is then polled.
     const child = await mint('lead', 'brief', '--ttl', '8s');
-    const session = await h2Session(child);
-    const ws = await webSocket(child);
-    try {
-      const stream = await openStream(session);
-      const wsClosed = closeCode(ws);
-      const sessionClosed = once(session, 'close');
+    await withOpen(child, async ({ stream, wsClosed, sessionClosed }) => {
       await waitFor(() => (stream.closed ? true : undefined), 'the open HTTP/2 stream to end at the TTL', CUT_MS);
       await sessionClosed;
       expect(await wsClosed).not.toBe(1000);
@@ -180,9 +189,6 @@ describe("a child's open HTTP/2 and WebSocket connections follow its parent", ()
         'the audit line of the ended connection',
       );
       expect(line).toMatchObject({ chain: ['lead', 'brief'] });
-    } finally {
-      session.destroy();
-      ws.terminate();
-    }
+    });
   });
 });

@@ -1,16 +1,8 @@
-// Issue 89, attacks: a child trying to spend past its parent's budget by a way around the HTTP
-// request path. Codex's Responses WebSocket: each response counts on the parent's budget, the socket
-// closes once it is spent, and the child's next handshake is refused naming the parent. A response
-// the child hangs up on before its end still counts on the parent (at its floor). A socket keyway
-// cannot meter (OpenAI's Realtime) is refused the child under its parent's budget, though the
-// child has none of its own. A loopback stand-in, a real `ws` client, the real CLI and proxy.
-import { readFileSync } from 'node:fs';
-import type { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
+import { codexSocket, startCodexSocketStandin } from '../helpers/codex-socket.ts';
+import type { StandinServer } from '../helpers/model-standins/server.ts';
 import { openTunnel } from '../helpers/raw-http.ts';
 import { waitFor, waitForAsync } from '../helpers/wait.ts';
 
@@ -24,31 +16,7 @@ describe("a child cannot dodge its parent's budget on a socket or by hanging up"
   const sockets: WebSocket[] = [];
 
   beforeAll(async () => {
-    standin = await startStandinServer({
-      handlers: [],
-      websocketHandlers: [
-        (req) =>
-          req.path === '/v1/responses' || req.path === '/v1/realtime'
-            ? {
-                accept: (socket) =>
-                  socket.on('message', (data) => {
-                    const message = JSON.parse(data.toString()) as Record<string, unknown>;
-                    got.push(message);
-                    const id = `resp_${got.length}`;
-                    socket.send(JSON.stringify({ type: 'response.created', response: { id, model: 'gpt-test-1' } }));
-                    socket.send(JSON.stringify({ type: 'response.output_text.delta', delta: 'Hel' }));
-                    if (message['metadata'] === 'cut') return;
-                    socket.send(
-                      JSON.stringify({
-                        type: 'response.completed',
-                        response: { id, model: 'gpt-test-1', usage: { input_tokens: 1000, output_tokens: 200, total_tokens: 1200 } },
-                      }),
-                    );
-                  }),
-              }
-            : undefined,
-      ],
-    });
+    standin = await startCodexSocketStandin(got, ['/v1/responses', '/v1/realtime']);
     proxy = await startProxy({
       env: { MODEL_KEY: 'sk-deleg-dodge-model-key', LEAD_KEY, BOSS_KEY },
       config: {
@@ -85,13 +53,7 @@ describe("a child cannot dodge its parent's budget on a socket or by hanging up"
     return who;
   };
   const openSocket = async (who: { id: string; key: string }, path = '/v1/responses'): Promise<WebSocket> => {
-    const tunnel = await openTunnel(proxy.port, authority(), basic(who.id, who.key));
-    const ca = readFileSync(proxy.caPath, 'utf8');
-    const ws = new WebSocket(`wss://${authority()}${path}`, {
-      headers: { authorization: 'Bearer keyway-placeholder' },
-      perMessageDeflate: false,
-      createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.openai.com', ca })) as unknown as typeof netConnect,
-    });
+    const ws = await codexSocket(proxy, standin.port, who, path);
     sockets.push(ws);
     // A refused handshake is an error too: the tests read its response instead.
     ws.on('error', () => undefined);

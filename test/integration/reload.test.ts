@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { stringify } from 'yaml';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
-import { seenWithTag } from '../helpers/clients.ts';
+import { curlStatus, seenWithTag } from '../helpers/clients.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome, runCli, runProcess } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
@@ -146,25 +146,12 @@ describe('live reload of a running proxy', () => {
     expect((await postReload({ authorization: 'Bearer wrong-token' })).status).toBe(401);
     expect((await postReload({ 'x-api-key': `${adminToken}x` })).status).toBe(401);
     // A page the user visits cannot make the browser reload keyway through DNS rebinding.
-    const rebound = await runProcess(
-      'curl',
-      [
-        '-sS',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '-X',
-        'POST',
-        '-H',
-        'Host: attacker.example',
-        '-H',
-        `Authorization: Bearer ${adminToken}`,
-        `http://127.0.0.1:${adminPort}/api/reload`,
-      ],
+    const rebound = await curlStatus(
+      `http://127.0.0.1:${adminPort}/api/reload`,
+      { method: 'POST', headers: ['Host: attacker.example', `Authorization: Bearer ${adminToken}`] },
       cleanEnv(),
     );
-    expect(rebound.stdout).toBe('403');
+    expect(rebound.status).toBe(403);
     // None of those reloaded anything.
     await expectBearerOnApi();
 

@@ -1,17 +1,8 @@
-// Codex's Responses WebSocket under a budget (issue 85, after a hostile review): each message the
-// agent sends is read as the server reads it. A response that continues one keyway never saw
-// complete (its input is a conversation keyway cannot count) is refused before the message reaches
-// the server whole; one that continues a response completed through keyway counts that response's
-// tokens as input; a response left early counts at least its cap as output, one never begun too.
-// A loopback stand-in that bills as a vendor does, a real `ws` client through a real keyway.
-import { readFileSync } from 'node:fs';
-import type { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { startProxy, type TestProxy } from '../helpers/keyway.ts';
-import { type StandinServer, startStandinServer } from '../helpers/model-standins/server.ts';
-import { openTunnel } from '../helpers/raw-http.ts';
+import { codexSocket, startCodexSocketStandin } from '../helpers/codex-socket.ts';
+import type { StandinServer } from '../helpers/model-standins/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const AGENT_KEY = 'socket-floor-agent-key-0123456789';
@@ -24,32 +15,7 @@ describe("Codex's socket under a budget: read, floored, continuations only of wh
   const sockets: WebSocket[] = [];
 
   beforeAll(async () => {
-    standin = await startStandinServer({
-      handlers: [],
-      websocketHandlers: [
-        (req) =>
-          req.path === '/v1/responses'
-            ? {
-                accept: (socket) =>
-                  socket.on('message', (data) => {
-                    const message = JSON.parse(data.toString()) as Record<string, unknown>;
-                    got.push(message);
-                    const id = `resp_${got.length}`;
-                    if (message['metadata'] === 'slow') return;
-                    socket.send(JSON.stringify({ type: 'response.created', response: { id, model: 'gpt-test-1' } }));
-                    socket.send(JSON.stringify({ type: 'response.output_text.delta', delta: 'Hel' }));
-                    if (message['metadata'] === 'cut') return;
-                    socket.send(
-                      JSON.stringify({
-                        type: 'response.completed',
-                        response: { id, model: 'gpt-test-1', usage: { input_tokens: 1000, output_tokens: 200, total_tokens: 1200 } },
-                      }),
-                    );
-                  }),
-              }
-            : undefined,
-      ],
-    });
+    standin = await startCodexSocketStandin(got);
     proxy = await startProxy({
       env: { MODEL_KEY: 'sk-socket-floor-model-key', AGENT_KEY },
       config: {
@@ -68,15 +34,7 @@ describe("Codex's socket under a budget: read, floored, continuations only of wh
   });
 
   async function openSocket(): Promise<WebSocket> {
-    const authority = `api.openai.com:${standin.port}`;
-    const basic = Buffer.from(`coder:${AGENT_KEY}`).toString('base64');
-    const tunnel = await openTunnel(proxy.port, authority, `Proxy-Authorization: Basic ${basic}\r\n`);
-    const ca = readFileSync(proxy.caPath, 'utf8');
-    const ws = new WebSocket(`wss://${authority}/v1/responses`, {
-      headers: { authorization: 'Bearer keyway-placeholder' },
-      perMessageDeflate: false,
-      createConnection: (() => tlsConnect({ socket: tunnel, servername: 'api.openai.com', ca })) as unknown as typeof netConnect,
-    });
+    const ws = await codexSocket(proxy, standin.port, { id: 'coder', key: AGENT_KEY });
     sockets.push(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());

@@ -1,6 +1,6 @@
 import { burstWhy, freshBurst, rollBurst } from './burst.ts';
 import { offHoursWhy } from './hours.ts';
-import { type AnomalyRecord, classKey, type Seen } from './record.ts';
+import { type AnomalyRecord, classKey, type Seen, taughtHours } from './record.ts';
 import type { AnomalySettings, Signal } from './settings.ts';
 
 /**
@@ -31,7 +31,7 @@ export function judge(record: AnomalyRecord | undefined, seen: Seen, settings: A
     if (why !== undefined) signals.push({ name: 'burst', why });
   }
   if (settings.off_hours !== undefined) {
-    const why = offHoursWhy(now, settings.off_hours, record?.hours ?? []);
+    const why = offHoursWhy(now, settings.off_hours, taughtHours(record, settings.off_hours.tz));
     if (why !== undefined) signals.push({ name: 'off_hours', why });
   }
   return signals;

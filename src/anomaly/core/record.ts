@@ -22,6 +22,11 @@ export interface AnomalyRecord {
   grants: Record<string, GrantHistory>;
   /** Hours of the week (0..167, in off_hours.tz) taught. */
   hours: number[];
+  /**
+   * The zone those hours were read in: after off_hours.tz changes, they teach nothing (Sat 03 in
+   * UTC is not Sat 03 in Los Angeles) and are taught again. Absent: kept as they are.
+   */
+  hoursTz?: string | undefined;
   burst?: BurstState | undefined;
 }
 
@@ -60,17 +65,26 @@ export function learn(record: AnomalyRecord, seen: Seen, signals: readonly Signa
     const classes = history.classes.includes(key) || history.classes.length >= MAX_CLASSES ? history.classes : [...history.classes, key];
     grants[seen.grant] = { methods, classes };
   }
+  const tz = settings.off_hours?.tz;
+  const known = taughtHours(record, tz);
   const hours =
-    seen.hourOfWeek === undefined || record.hours.includes(seen.hourOfWeek) || !signals.some((s) => s.name === 'off_hours')
-      ? record.hours
-      : [...record.hours, seen.hourOfWeek].slice(0, 168);
+    seen.hourOfWeek === undefined || known.includes(seen.hourOfWeek) || !signals.some((s) => s.name === 'off_hours')
+      ? known
+      : [...known, seen.hourOfWeek].slice(0, 168);
   let burst = record.burst;
   if (settings.burst !== undefined && signals.some((s) => s.name === 'burst')) {
     const rolled = rollBurst(burst ?? freshBurst(now, settings.burst.perMs), now, settings.burst.perMs);
     const taught = teachBurst({ ...rolled, count: rolled.count + pending }, settings.burst);
     burst = { ...rolled, baseline: taught.baseline, dayBase: taught.dayBase };
   }
-  return { grants, hours, ...(burst !== undefined ? { burst } : {}) };
+  const hoursTz = tz !== undefined && hours.length > 0 ? tz : record.hoursTz;
+  return { grants, hours, ...(hoursTz !== undefined ? { hoursTz } : {}), ...(burst !== undefined ? { burst } : {}) };
+}
+
+/** The hours of the week taught in `tz`: none when they were taught in another zone. */
+export function taughtHours(record: AnomalyRecord | undefined, tz: string | undefined): number[] {
+  if (record === undefined) return [];
+  return record.hoursTz === undefined || record.hoursTz === tz ? record.hours : [];
 }
 
 /** Whether learning `seen` would change the record (most requests: no, and nothing is written). */

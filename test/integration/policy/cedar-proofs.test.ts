@@ -12,9 +12,11 @@ import { stringify } from 'yaml';
 import { adminClient } from '../../helpers/admin-api.ts';
 import { launchChromium, openPage, signInAt } from '../../helpers/browser.ts';
 import { curl } from '../../helpers/clients.ts';
+import { homeWithPolicy } from '../../helpers/cedar-home.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { makeHome, runCli, startProxy, type TestProxy } from '../../helpers/keyway.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { sendAs, startOkUpstream } from '../../helpers/proof-traffic.ts';
+import type { TestUpstream } from '../../helpers/upstream.ts';
 
 const SECRET = `${CANARY}-cedar`;
 
@@ -43,12 +45,7 @@ describe('policy test and diff with Cedar candidates, over real traffic', () => 
   const outputs: string[] = [];
 
   beforeAll(async () => {
-    upstream = await startUpstream({
-      handler: (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-        return true;
-      },
-    });
+    upstream = await startOkUpstream();
     proxy = await startProxy({
       grants: [{ id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET }],
       env: { BOT_KEY: 'bot-key', OPS_KEY: 'ops-key' },
@@ -67,21 +64,7 @@ describe('policy test and diff with Cedar candidates, over real traffic', () => 
       ['ops', 'DELETE', '/v1/admin/keys'],
       ['ops', 'GET', '/v1/items?page=2'],
     ] as const) {
-      const r = await curl(
-        [
-          '-X',
-          method,
-          '-o',
-          '/dev/null',
-          '--proxy',
-          `http://${agent}:${agent}-key@127.0.0.1:${proxy.port}`,
-          '--cacert',
-          proxy.caPath,
-          `https://api.example.test:${upstream.port}${path}`,
-        ],
-        {},
-      );
-      outputs.push(r.stdout, r.stderr);
+      await sendAs(proxy, outputs, agent, method, `https://api.example.test:${upstream.port}${path}`);
     }
   });
 
@@ -271,18 +254,10 @@ describe('policy check against a keyway whose home has Cedar files', () => {
   let proxy: TestProxy;
 
   beforeAll(async () => {
-    upstream = await startUpstream({
-      handler: (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-        return true;
-      },
-    });
-    const home = makeHome();
-    mkdirSync(join(home, 'policies'), { mode: 0o700 });
-    writeFileSync(
-      join(home, 'policies', 'rules.cedar'),
+    upstream = await startOkUpstream();
+    const { home } = homeWithPolicy(
       `${NO_DELETES}\n${OPS_NO_ADMIN}\n@id("small-bodies")\nforbid (principal, action, resource) when { context has body_size && context.body_size > 1000 };\n`,
-      { mode: 0o600 },
+      'rules.cedar',
     );
     proxy = await startProxy({
       home,
@@ -308,14 +283,11 @@ describe('policy check against a keyway whose home has Cedar files', () => {
       const asked = await proxy.cli(['policy', 'check', '--agent', 'ops', '--json', method, target]);
       const said = JSON.parse(asked.stdout) as { verdict: string; stage: string | null; code: string | null; deciding: string[] };
       expect([said.verdict, said.stage, said.deciding]).toEqual([verdict, stage, deciding]);
-      const sent = await curl(
-        ['-X', method, '-o', '/dev/null', '-D', '-', '--proxy', `http://ops:ops-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, target],
-        {},
-      );
-      const status = Number([...sent.stdout.matchAll(/^HTTP\/[\d.]+ (\d{3})/gm)].at(-1)?.[1]);
-      expect(status, `${method} ${path}`).toBe(verdict === 'allow' ? 200 : 403);
-      if (said.code !== null) expect(sent.stdout.toLowerCase()).toContain(`x-keyway-error: ${said.code}`);
-      expect(sent.stdout).not.toContain(CANARY);
+      const heard: string[] = [];
+      const sent = await sendAs(proxy, heard, 'ops', method, target);
+      expect(sent.status, `${method} ${path}`).toBe(verdict === 'allow' ? 200 : 403);
+      if (said.code !== null) expect(sent.code).toBe(said.code);
+      expect(heard.join('\n')).not.toContain(CANARY);
     }
     // A body the policy reads: none by default (0 bytes, as the proxy counts a GET), or --body-size.
     const big = JSON.parse(

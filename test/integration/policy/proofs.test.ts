@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { cedarEngineLoaded } from '../../../src/policy/cedar/engine.ts';
 import { adminClient } from '../../helpers/admin-api.ts';
-import { curl } from '../../helpers/clients.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
 import { startProxy, type TestProxy } from '../../helpers/keyway.ts';
-import { startUpstream, type TestUpstream } from '../../helpers/upstream.ts';
+import { sendAs, startOkUpstream } from '../../helpers/proof-traffic.ts';
+import type { TestUpstream } from '../../helpers/upstream.ts';
 
 const SECRET = `${CANARY}-proofs`;
 
@@ -26,12 +26,7 @@ describe('keyway policy check, test and diff over real traffic', () => {
   const outputs: string[] = [];
 
   beforeAll(async () => {
-    upstream = await startUpstream({
-      handler: (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-        return true;
-      },
-    });
+    upstream = await startOkUpstream();
     proxy = await startProxy({
       grants: [
         { id: 'api', type: 'bearer', domains: ['api.example.test'], secret: SECRET },
@@ -64,18 +59,7 @@ describe('keyway policy check, test and diff over real traffic', () => {
     return r;
   }
 
-  /** One request through the proxy with curl, as AGENT: the status and keyway's error code. */
-  async function send(agent: string, method: string, url: string, extra: string[] = []) {
-    const r = await curl(
-      ['-X', method, ...extra, '-o', '/dev/null', '-D', '-', '--proxy', `http://${agent}:${agent}-key@127.0.0.1:${proxy.port}`, '--cacert', proxy.caPath, url],
-      {},
-    );
-    outputs.push(r.stdout, r.stderr);
-    // The last status line: curl shows the CONNECT's own 200 first.
-    const status = Number([...r.stdout.matchAll(/^HTTP\/[\d.]+ (\d{3})/gm)].at(-1)?.[1]);
-    const code = /^x-keyway-error: (\S+)/im.exec(r.stdout)?.[1];
-    return { status, code };
-  }
+  const send = (agent: string, method: string, url: string, extra: string[] = []) => sendAs(proxy, outputs, agent, method, url, extra);
 
   const url = (host: string, path: string) => `https://${host}:${upstream.port}${path}`;
 

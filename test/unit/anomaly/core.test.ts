@@ -5,7 +5,7 @@ import { burstLimit, burstWhy, freshBurst, MIN_BASELINE, rollBurst, teachBurst, 
 import { offHoursWhy, withinHours } from '../../../src/anomaly/core/hours.ts';
 import { judge } from '../../../src/anomaly/core/judge.ts';
 import { pathClass } from '../../../src/anomaly/core/path-class.ts';
-import { addCounts, emptyRecord, learn, MAX_CLASSES, MAX_GRANTS, type AnomalyRecord, type Seen } from '../../../src/anomaly/core/record.ts';
+import { addCounts, emptyRecord, learn, MAX_CLASSES, MAX_GRANTS, MAX_METHODS, type AnomalyRecord, type Seen } from '../../../src/anomaly/core/record.ts';
 import { settingsFor } from '../../../src/anomaly/core/resolve.ts';
 import type { AnomalySettings } from '../../../src/anomaly/core/settings.ts';
 import { anomalySchema } from '../../../src/config/schema/anomaly.ts';
@@ -97,6 +97,34 @@ describe('hours', () => {
     expect(offHoursWhy(at, hours, [])).toBe('Sat 03:00 Europe/Paris is outside its usual hours');
     expect(offHoursWhy(at, hours, [6 * 24 + 3])).toBeUndefined();
   });
+  it('follows the zone across daylight saving: the local clock, not a fixed offset', () => {
+    expect(withinHours(new Date('2026-07-01T07:30:00Z'), hours)).toBe(true); // 09:30 summer time
+    expect(withinHours(new Date('2026-11-25T07:30:00Z'), hours)).toBe(false); // 08:30 winter time
+    // The hour repeated when the clocks go back (Sun 25 Oct 2026, 02:00-03:00 twice) is one hour of the week: taught once, both pass.
+    for (const at of ['2026-10-25T00:30:00Z', '2026-10-25T01:30:00Z']) {
+      expect(offHoursWhy(new Date(at), hours, [])).toBe('Sun 02:00 Europe/Paris is outside its usual hours');
+      expect(offHoursWhy(new Date(at), hours, [2])).toBeUndefined();
+    }
+    // The hour skipped when they go forward (Sun 29 Mar 2026, 02:00 never is): 01:59 is followed by 03:00, which 01 taught does not cover.
+    expect(offHoursWhy(new Date('2026-03-29T00:59:00Z'), hours, [1])).toBeUndefined();
+    expect(offHoursWhy(new Date('2026-03-29T01:00:00Z'), hours, [1])).toBe('Sun 03:00 Europe/Paris is outside its usual hours');
+    // A night span over the change still belongs to the day it began.
+    expect(withinHours(new Date('2026-03-29T01:30:00Z'), { from: 22, to: 6, days: [6], tz: 'Europe/Paris' })).toBe(true); // Sun 03:30, Saturday's night
+  });
+  it('hours taught in one zone teach nothing after off_hours.tz changes: Sat 03 in UTC is not Sat 03 in Los Angeles', () => {
+    const inUtc = { ...ALL, off_hours: { from: 8, to: 19, days: [1, 2, 3, 4, 5], tz: 'UTC' } };
+    const inLa = { ...ALL, off_hours: { ...inUtc.off_hours, tz: 'America/Los_Angeles' } };
+    const satNightUtc = new Date('2026-11-28T03:00:00Z');
+    const satNightLa = new Date('2026-11-28T11:00:00Z'); // Sat 03:00 in Los Angeles
+    const fired = judge(undefined, seen({ hourOfWeek: 6 * 24 + 3 }), inUtc, satNightUtc, 0);
+    const taught = learn(learn(emptyRecord(), seen(), [], inUtc, T0), seen({ hourOfWeek: 6 * 24 + 3 }), fired, inUtc, satNightUtc.getTime());
+    expect(taught).toMatchObject({ hours: [6 * 24 + 3], hoursTz: 'UTC' });
+    expect(judge(taught, seen(), inUtc, satNightUtc, 0).map((s) => s.name)).not.toContain('off_hours');
+    expect(judge(taught, seen(), inLa, satNightLa, 0).map((s) => s.name)).toContain('off_hours');
+    // Taught again in the new zone: the old zone's hours go.
+    const again = learn(taught, seen({ hourOfWeek: 6 * 24 + 3 }), [{ name: 'off_hours', why: '' }], inLa, satNightLa.getTime());
+    expect(again).toMatchObject({ hours: [6 * 24 + 3], hoursTz: 'America/Los_Angeles' });
+  });
 });
 
 describe('the signals', () => {
@@ -132,6 +160,17 @@ describe('the signals', () => {
     for (let i = 0; i < MAX_CLASSES + 5; i++) record = learn(record, seen({ grant: 'g0', pathClass: `/c/${i}x` }), [], ALL, T0);
     expect(record.grants['g0']!.classes).toHaveLength(MAX_CLASSES);
     expect(JSON.stringify(record).length).toBeLessThan(64 * 1024);
+  });
+  it('evicts nothing: an agent filling its history with junk keeps what it learned first, and the dangerous new still fires', () => {
+    let record = learn(emptyRecord(), seen(), [], ALL, T0); // GET /repos/acme, learned first
+    for (let i = 0; i < MAX_METHODS + 4; i++) record = learn(record, seen({ method: `JUNK${i}` }), [], ALL, T0);
+    for (let i = 0; i < MAX_CLASSES + 4; i++) record = learn(record, seen({ pathClass: `/junk/${i}x` }), [], ALL, T0);
+    expect(record.grants['github']!.methods).toHaveLength(MAX_METHODS);
+    // The first learned is still usual: no flood of holds on what the agent always did.
+    expect(judge(record, seen(), ALL, new Date(T0), 0)).toEqual([]);
+    // A DELETE and an admin path it never used stay new, however full the history.
+    expect(judge(record, seen({ method: 'DELETE' }), ALL, new Date(T0), 0).map((s) => s.name)).toEqual(['new_method']);
+    expect(judge(record, seen({ pathClass: '/admin/keys' }), ALL, new Date(T0), 0).map((s) => s.name)).toEqual(['new_host']);
   });
 });
 

@@ -18,6 +18,7 @@ import { checkRefusedCredentials } from './checks-refused.ts';
 import { checkModelPrices } from './checks-spend.ts';
 import { checkPolicyLint } from './checks-policy.ts';
 import { checkBudgetNames } from './checks-budgets.ts';
+import { checkAnomalyNames } from './checks-anomaly.ts';
 import { checkSecretSources } from './checks-sources.ts';
 import { checkSecretCommands } from './checks-commands.ts';
 import { checkShellProxy } from './checks-shell-proxy.ts';
@@ -47,6 +48,8 @@ export async function runChecks(ctx: Context): Promise<CheckResult[]> {
   for (const r of await checkRefusedCredentials(ctx)) add(r);
   const budgets = await checkBudgetNames(ctx);
   if (budgets) add(budgets);
+  const anomalyNames = await checkAnomalyNames(ctx);
+  if (anomalyNames) add(anomalyNames);
   add(await checkShellProxy(ctx));
   for (const r of await checkIdentityIssuers(ctx)) add(r);
   for (const r of await checkSecretSources(ctx)) add(r);
