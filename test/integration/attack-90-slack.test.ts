@@ -232,11 +232,12 @@ describe('attack 90: Slack approvals', () => {
       ['/held/leak/raw', `{"note": "${GRANT_SECRET}", "note": 1}`, 'application/json', {}],
       ['/held/leak/purpose', '{}', 'application/json', { 'x-keyway-purpose': `merging with ${GRANT_SECRET}` }],
       [`/held/leak/query?token=${GRANT_SECRET}&b=${b64}`, '{}', 'application/json', {}],
+      [`/held/leak/path/${GRANT_SECRET}`, '{}', 'application/json', {}],
       ['/held/leak/multipart', `--b\r\ncontent-disposition: form-data; name="note"\r\n\r\n${GRANT_SECRET}\r\n--b--\r\n`, 'multipart/form-data; boundary=b', {}],
     ];
     const waiting = cases.map(([path, body, type, headers]) => send(path, body, type, headers));
     for (const [path] of cases) {
-      const m = await messageFor(path.split('?')[0]!);
+      const m = await messageFor(path.split('?')[0]!.replace(GRANT_SECRET, '[redacted by keyway]'));
       const p = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.deny' });
       delete p['trigger_id'];
       await slack.clickByHttp(callbackUrl, p);
