@@ -1,7 +1,7 @@
 import type { Seen } from '../../anomaly/core/record.ts';
 import type { Signal } from '../../anomaly/core/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
-import type { AnomalyJudged } from './anomaly-signals.ts';
+import { type AnomalyJudged, eventLoopTurn } from './anomaly-signals.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -50,6 +50,8 @@ export const anomaly: HeadStage = {
  */
 function burstJudgedNow(request: StagedRequest, judged: AnomalyJudged): AnomalyJudged {
   if (judged.tuning.burst === undefined || judged.signals.some((s) => s.name === 'burst')) return judged;
+  // Nothing waited since the judging (most requests): nobody else was judged or counted meanwhile.
+  if (eventLoopTurn() === judged.turn) return judged;
   const book = request.conn.anomalies.anomaly;
   const burst = book.judge(request.conn.agent.id, judged.seen, judged.tuning, judged.at).find((s) => s.name === 'burst');
   if (burst === undefined) return judged;
