@@ -156,7 +156,7 @@ describe('attack 90: anomaly holds', () => {
     expect(passed).toBeLessThanOrEqual(15);
   });
 
-  it('a no teaches nothing; a yes to a held burst admits that request, and the window admits no burst after it', async () => {
+  it('a no teaches nothing (the burst is asked again each time); a yes to a held burst admits that one request', async () => {
     clock = WEDNESDAY + 20 * MIN;
     expect(await sendAnswering('denied', 'GET', '/w/d', 'approve')).toMatchObject({ status: 200 });
     for (let i = 2; i <= 10; i++) expect(await call('denied', 'GET', `/w/d/${i}`)).toMatchObject({ status: 200 });
@@ -229,7 +229,7 @@ describe('attack 90: anomaly holds', () => {
     expect(all.filter((r) => r.status === 200).length).toBeLessThanOrEqual(9);
   }, 120_000);
 
-  it('slow training: a little faster every minute for an hour, the limit grows at most doubling in the day', async () => {
+  it('slow training: 10% faster every minute for 12 minutes, the limit at most doubles in the day', async () => {
     clock = WEDNESDAY + 120 * MIN;
     expect(await sendAnswering('slow', 'GET', '/s/x', 'approve')).toMatchObject({ status: 200 });
     let asked = 0;
