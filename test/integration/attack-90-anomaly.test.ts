@@ -7,6 +7,7 @@
 // The policy clock is pinned and moved, so windows are the test's. The canary is the grant's
 // secret: never in a line, a listing or a log.
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AdminClient, adminClient } from '../helpers/admin-api.ts';
@@ -17,7 +18,7 @@ import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const SECRET = `${CANARY}-attack-anomaly`;
-const AGENTS = ['win', 'denied', 'slow'] as const;
+const AGENTS = ['win', 'denied', 'slow', 'racer', 'quoted', 'chunky'] as const;
 const MIN = 60_000;
 /** A Wednesday 10:00 UTC a week or more ahead (approvals expire by the pinned clock). */
 const WEDNESDAY = (() => {
@@ -57,8 +58,12 @@ describe('attack 90: anomaly holds', () => {
             {
               key: `env:${a.toUpperCase()}_KEY`,
               grants: ['api'],
+              // A quota is counted in the store: a stage that awaits between the judging and the counting.
+              ...(a === 'quoted' ? { limits: { quota: { requests: '10000/day' } } } : {}),
               rules: [
                 { grant: 'api', methods: ['GET'] },
+                // A body cap reads a chunked body before the rules decide: a stage that awaits between judging and counting.
+                { grant: 'api', methods: ['PUT'], max_body: '1KiB' },
                 { grant: 'api', methods: ['POST'], paths: ['/w/*'], approve: 'human', approval: { wait: '30s', window: '15m' } },
               ],
             },
@@ -151,7 +156,7 @@ describe('attack 90: anomaly holds', () => {
     expect(passed).toBeLessThanOrEqual(15);
   });
 
-  it('a no teaches nothing; a yes to a held burst admits that request, and the window admits no burst after it', async () => {
+  it('a no teaches nothing (the burst is asked again each time); a yes to a held burst admits that one request', async () => {
     clock = WEDNESDAY + 20 * MIN;
     expect(await sendAnswering('denied', 'GET', '/w/d', 'approve')).toMatchObject({ status: 200 });
     for (let i = 2; i <= 10; i++) expect(await call('denied', 'GET', `/w/d/${i}`)).toMatchObject({ status: 200 });
@@ -170,7 +175,61 @@ describe('attack 90: anomaly holds', () => {
     expect(line.signal?.map((s) => s.name)).toEqual(['burst']);
   });
 
-  it('slow training: a little faster every minute for an hour, the limit grows at most doubling in the day', async () => {
+  it.each(['racer', 'quoted'])(
+    'a burst sent all at once (in parallel) is judged request by request: no more than the limit passes unasked (%s)',
+    async (agent) => {
+      clock = WEDNESDAY + (agent === 'racer' ? 60 : 90) * MIN;
+      expect(await sendAnswering(agent, 'GET', '/r/x', 'approve')).toMatchObject({ status: 200 });
+      let done = false;
+      const sending = Promise.all(Array.from({ length: 30 }, (_, i) => call(agent, 'GET', `/r/x/${i}`))).finally(() => {
+        done = true;
+      });
+      // Every burst held is denied as it appears (a no teaches nothing).
+      while (!done) {
+        for (const a of (await approvals()).filter((x) => x.agent === agent && x.state === 'pending'))
+          await admin.call('POST', `/api/approvals/${a.id}/deny`, { reason: 'no' });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const all = await sending;
+      // 1 taught + 9 more make the limit of 5 × 2 in the minute; the rest are held (denied) or refused at once.
+      expect(all.filter((r) => r.status === 200).length).toBeLessThanOrEqual(9);
+      expect(all.filter((r) => r.code === 'approval_denied' || r.code === 'rate_limited').length).toBeGreaterThanOrEqual(21);
+    },
+    120_000,
+  );
+
+  it('a burst of chunked bodies, each slow to arrive, is still counted request by request', async () => {
+    clock = WEDNESDAY + 100 * MIN;
+    expect(await sendAnswering('chunky', 'PUT', '/c/x', 'approve', '{}')).toMatchObject({ status: 200 });
+    async function* slowBody() {
+      await new Promise((r) => setTimeout(r, 300));
+      yield Buffer.from('{}');
+    }
+    let done = false;
+    const sending = Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        request(`https://api.example.test:${upstream.port}/c/x/${i}`, {
+          dispatcher: agents.get('chunky')!,
+          method: 'PUT',
+          body: Readable.from(slowBody()),
+        }).then(async (r) => {
+          outputs.push(await r.body.text());
+          return { status: r.statusCode, code: r.headers['x-keyway-error'] };
+        }),
+      ),
+    ).finally(() => {
+      done = true;
+    });
+    while (!done) {
+      for (const a of (await approvals()).filter((x) => x.agent === 'chunky' && x.state === 'pending'))
+        await admin.call('POST', `/api/approvals/${a.id}/deny`, { reason: 'no' });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const all = await sending;
+    expect(all.filter((r) => r.status === 200).length).toBeLessThanOrEqual(9);
+  }, 120_000);
+
+  it('slow training: 10% faster every minute for 12 minutes, the limit at most doubles in the day', async () => {
     clock = WEDNESDAY + 120 * MIN;
     expect(await sendAnswering('slow', 'GET', '/s/x', 'approve')).toMatchObject({ status: 200 });
     let asked = 0;

@@ -133,7 +133,8 @@ describe('attack 90: Slack approvals', () => {
     expect((await slack.clickByHttp(callbackUrl, {}, { rawBody: body, timestamp: now, signature: good.toUpperCase() })).status).toBe(401);
     expect((await slack.clickByHttp(callbackUrl, {}, { rawBody: `${body}&`, timestamp: now, signature: good })).status).toBe(401);
     // Stale and future timestamps, each correctly signed.
-    for (const ts of [now - 301, now + 301]) expect((await slack.clickByHttp(callbackUrl, click, { timestamp: ts })).status).toBe(401);
+    for (const ts of [Math.floor(Date.now() / 1000) - 360, Math.floor(Date.now() / 1000) + 360])
+      expect((await slack.clickByHttp(callbackUrl, click, { timestamp: ts })).status).toBe(401);
     // Header tricks: odd case is the same header; a second signature or timestamp makes it no signature at all.
     expect(await rawPost([`X-SLACK-REQUEST-TIMESTAMP: ${now}`, `x-Slack-Signature: v0=${'0'.repeat(64)}`], body)).toMatch(/ 401 /);
     expect(await rawPost([`X-Slack-Request-Timestamp: ${now}`, `X-Slack-Signature: v0=${'0'.repeat(64)}`, `X-Slack-Signature: ${good}`], body)).toMatch(
@@ -232,11 +233,12 @@ describe('attack 90: Slack approvals', () => {
       ['/held/leak/raw', `{"note": "${GRANT_SECRET}", "note": 1}`, 'application/json', {}],
       ['/held/leak/purpose', '{}', 'application/json', { 'x-keyway-purpose': `merging with ${GRANT_SECRET}` }],
       [`/held/leak/query?token=${GRANT_SECRET}&b=${b64}`, '{}', 'application/json', {}],
+      [`/held/leak/path/${GRANT_SECRET}`, '{}', 'application/json', {}],
       ['/held/leak/multipart', `--b\r\ncontent-disposition: form-data; name="note"\r\n\r\n${GRANT_SECRET}\r\n--b--\r\n`, 'multipart/form-data; boundary=b', {}],
     ];
     const waiting = cases.map(([path, body, type, headers]) => send(path, body, type, headers));
     for (const [path] of cases) {
-      const m = await messageFor(path.split('?')[0]!);
+      const m = await messageFor(path.split('?')[0]!.replace(GRANT_SECRET, '[redacted by keyway]'));
       const p = slack.blockActions({ user: ALICE, ts: m.ts, action: 'keyway.deny' });
       delete p['trigger_id'];
       await slack.clickByHttp(callbackUrl, p);
@@ -261,19 +263,6 @@ describe('attack 90: Slack approvals', () => {
     expect((await approval('/short/down'))[0]?.state).toBe('expired');
   });
 
-  it('a flood of holds: at most max_messages_per_minute posted, one summary counts the rest, none approved', async () => {
-    const posted = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body['text']).startsWith('keyway approval'));
-    const postedBefore = posted().length;
-    const flood = Array.from({ length: 8 }, (_, i) => send(`/short/flood/${i}`, '{}'));
-    const results = await Promise.all(flood);
-    for (const r of results) expect(r.code).toBe('approval_expired');
-    expect(upstream.seen.filter((s) => s.url?.startsWith('/short/flood/')).length).toBe(0);
-    // The earlier tests posted about ten within the minute: the flood gets the rest of the 12, and a summary.
-    const floodPosts = posted().length - postedBefore;
-    expect(floodPosts).toBeLessThanOrEqual(12);
-    if (floodPosts < 8) expect(slack.calls.some((c) => /more approvals? waiting/.test(String(c.body['text'])))).toBe(true);
-  });
-
   it('wait: 0: a yes for once is spent by the retry with the same body, host and query only', async () => {
     const path = '/retry/merge';
     const first = await send(`${path}?dry_run=true`, '{"branch":"main"}');
@@ -290,5 +279,18 @@ describe('attack 90: Slack approvals', () => {
     expect((await send(`${path}?dry_run=true`, '{"branch":"main"}')).status).toBe(200);
     expect((await send(`${path}?dry_run=true`, '{"branch":"main"}')).code).toBe('approval_required');
     expect(sent(path)).toBe(1);
+  });
+  it('a flood of holds: at most max_messages_per_minute posted, one summary counts the rest, none approved', async () => {
+    const posted = () => slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body['text']).startsWith('keyway approval'));
+    const postedBefore = posted().length;
+    const flood = Array.from({ length: 8 }, (_, i) => send(`/short/flood/${i}`, '{}'));
+    const results = await Promise.all(flood);
+    // Held until they expire, or past approvals.max_pending_per_agent refused at once: never approved.
+    for (const r of results) expect(['approval_expired', 'rate_limited']).toContain(r.code);
+    expect(upstream.seen.filter((s) => s.url?.startsWith('/short/flood/')).length).toBe(0);
+    // The earlier tests posted about ten within the minute: the flood gets the rest of the 12, and a summary.
+    const floodPosts = posted().length - postedBefore;
+    expect(floodPosts).toBeLessThanOrEqual(12);
+    if (floodPosts < 8) expect(slack.calls.some((c) => /more approvals? waiting/.test(String(c.body['text'])))).toBe(true);
   });
 });

@@ -27,6 +27,7 @@ describe('the request path', () => {
       'path',
       'host',
       'grant',
+      'path-secret (injected)',
       'outgoing',
       'placeholders',
       'purpose',

@@ -14,6 +14,28 @@ export interface AnomalyJudged {
   at: Date;
   /** Held for a person's yes (stage anomaly): only then does a yes teach (stage anomaly-taught). */
   held: boolean;
+  /** The event-loop turn it was judged in (eventLoopTurn): stage anomaly judges a burst again if the request waited since. */
+  turn: number;
+}
+
+let turn = 0;
+let turning = false;
+
+/**
+ * A number that changes once the event loop has gone round (a setImmediate ran): two reads in the
+ * same synchronous run of stages get the same number; reads on either side of a wait for I/O (a
+ * body read, a store write) do not. What stage anomaly needs to know whether other requests may
+ * have been judged and counted in between.
+ */
+export function eventLoopTurn(): number {
+  if (!turning) {
+    turning = true;
+    setImmediate(() => {
+      turn++;
+      turning = false;
+    }).unref();
+  }
+  return turn;
 }
 
 /**
@@ -31,7 +53,7 @@ export const anomalySignals: HeadStage = {
     const now = request.conn.decisions.now();
     const seen = seenOf(request, settings, now);
     const signals = request.conn.anomalies.anomaly.judge(agent.id, seen, settings, now);
-    request.anomaly = { seen, signals, tuning: settings, at: now, held: false };
+    request.anomaly = { seen, signals, tuning: settings, at: now, held: false, turn: eventLoopTurn() };
     // On the line from here: a request the policy refuses for a signal says which (and `policy test` replays it).
     if (signals.length > 0) request.draft.event.signal = signals.map((s) => ({ name: s.name, why: s.why }));
   },

@@ -1,7 +1,7 @@
 import type { Seen } from '../../anomaly/core/record.ts';
 import type { Signal } from '../../anomaly/core/settings.ts';
 import { ProxyError } from '../../errors/index.ts';
-import type { AnomalyJudged } from './anomaly-signals.ts';
+import { type AnomalyJudged, eventLoopTurn } from './anomaly-signals.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /**
@@ -17,11 +17,12 @@ export const anomaly: HeadStage = {
   name: 'anomaly',
   injected: true,
   run(request) {
-    const judged = request.anomaly;
-    if (judged === undefined) return;
+    const first = request.anomaly;
+    if (first === undefined) return;
     const agent = request.conn.agent.id;
-    const { seen, signals, tuning: settings, at } = judged;
     const book = request.conn.anomalies.anomaly;
+    const judged = burstJudgedNow(request, first);
+    const { seen, signals, tuning: settings, at } = judged;
     if (signals.length === 0) {
       book.count(agent, settings, at);
       if (book.wouldLearn(agent, seen)) void book.learn(agent, seen, [], settings, at).catch((err: Error) => failedToLearn(request, err));
@@ -39,6 +40,25 @@ export const anomaly: HeadStage = {
     return undefined;
   },
 };
+
+/**
+ * The burst judged again here, in the same turn as the count: stage anomaly-signals judged before
+ * the rules, and a stage between may have waited (a chunked body read under a rule's max_body, a
+ * policy, a lease), while the agent's other requests were judged against the same count. Sent all
+ * at once, every one of them would pass as usual; judged again now, each sees those counted before
+ * it (default deny: a burst found at either moment is a burst). Signals found earlier stay.
+ */
+function burstJudgedNow(request: StagedRequest, judged: AnomalyJudged): AnomalyJudged {
+  if (judged.tuning.burst === undefined || judged.signals.some((s) => s.name === 'burst')) return judged;
+  // Nothing waited since the judging (most requests): nobody else was judged or counted meanwhile.
+  if (eventLoopTurn() === judged.turn) return judged;
+  const book = request.conn.anomalies.anomaly;
+  const burst = book.judge(request.conn.agent.id, judged.seen, judged.tuning, judged.at).find((s) => s.name === 'burst');
+  if (burst === undefined) return judged;
+  const again: AnomalyJudged = { ...judged, signals: [...judged.signals, burst] };
+  request.anomaly = again;
+  return again;
+}
 
 function hold(request: StagedRequest, judged: AnomalyJudged): void {
   const agent = request.conn.agent.id;

@@ -42,7 +42,8 @@ async function ask(request: StagedRequest): Promise<void> {
       chain: chainOf(conn.agent),
       grant: grant.id,
       method: req.method ?? 'GET',
-      path: request.path,
+      // As the audit line has it (stage path-secret): what the approver is shown and the record keeps.
+      path: request.draft.event.path ?? request.path,
       query: request.query,
       overrides: overridesNamed(request),
       tool: request.mcp?.call?.tools || undefined,

@@ -37,6 +37,7 @@ import { openExchange } from './open-exchange.ts';
 import { originForm } from './origin-form.ts';
 import { outgoing } from './outgoing.ts';
 import { path } from './path.ts';
+import { pathSecret } from './path-secret.ts';
 import { purpose } from './purpose.ts';
 import { purposeRedaction } from './purpose-redaction.ts';
 import { purposeRequired } from './purpose-required.ts';
@@ -75,6 +76,8 @@ export const HEAD_STAGES: readonly HeadStage[] = [
   path,
   host,
   grant,
+  // The grant is known: its secret, written into the path by the agent, is kept off the audit line.
+  pathSecret,
   outgoing,
   placeholders,
   purpose,
