@@ -65,7 +65,9 @@ function seenOf(request: StagedRequest, settings: AnomalySettings, now: Date): S
     grant: request.grant!.id,
     method: (request.req.method ?? 'GET').toUpperCase(),
     host: `${host}:${port}`,
-    pathClass: pathClass(request.path),
+    // The path as the audit line has it (stage path-secret redacted the grant's secret from it), never
+    // the raw one: the class goes to the line's signal, a SIEM, Slack, approvals.notify and the store.
+    pathClass: pathClass(request.draft.event.path ?? request.path),
     hourOfWeek: settings.off_hours === undefined ? undefined : hourOfWeek(now, settings.off_hours.tz),
   };
 }
