@@ -3,6 +3,8 @@ import { pathClass } from '../../anomaly/core/path-class.ts';
 import type { Seen } from '../../anomaly/core/record.ts';
 import { settingsFor } from '../../anomaly/core/resolve.ts';
 import type { AnomalySettings, Signal } from '../../anomaly/core/settings.ts';
+import { overrideMethods } from '../../policy/method-override.ts';
+import { overridePaths } from '../../policy/path-override.ts';
 import type { HeadStage, StagedRequest } from './request.ts';
 
 /** A request judged against the agent's history: what the policy reads, and stages anomaly and anomaly-taught act on. */
@@ -63,9 +65,35 @@ function seenOf(request: StagedRequest, settings: AnomalySettings, now: Date): S
   const { host, port } = request.draft.event;
   return {
     grant: request.grant!.id,
-    method: (request.req.method ?? 'GET').toUpperCase(),
+    method: methodReading(request),
     host: `${host}:${port}`,
-    pathClass: pathClass(request.path),
+    // The path as the audit line has it (stage path-secret redacted the grant's secret from it), never
+    // the raw one: the class goes to the line's signal, a SIEM, Slack, approvals.notify and the store.
+    pathClass: classReading(request, pathClass(request.draft.event.path ?? request.path)),
     hourOfWeek: settings.off_hours === undefined ? undefined : hourOfWeek(now, settings.off_hours.tz),
   };
+}
+
+// The policy reads every method and path a request names (stage access: X-HTTP-Method-Override and
+// its kin, `?_method=`, X-Original-URL, X-Rewrite-URL), and so must the history: else an agent that
+// learned POST sends POST with `X-HTTP-Method-Override: DELETE` and the DELETE is never new. A
+// request that names an override is judged, and learned, as that exact reading (`POST
+// (X-HTTP-Method-Override: DELETE)`, `/ (X-Original-URL: /admin/{id})`): new until a request naming
+// the same override was let through, whatever the wire method or path alone has been taught. One
+// that cannot be read is its own reading (new unless taught; stage access refuses it anyway).
+
+function methodReading(request: StagedRequest): string {
+  const wire = (request.req.method ?? 'GET').toUpperCase();
+  const named = overrideMethods(request.req.headers, request.query);
+  if (typeof named === 'string') return `${wire} (an unreadable method override)`;
+  if (named.length === 0) return wire;
+  return `${wire} (${named.map((n) => `${n.by}: ${n.method}`).join(', ')})`;
+}
+
+function classReading(request: StagedRequest, wire: string): string {
+  const named = overridePaths(request.req.headers);
+  if (typeof named === 'string') return `${wire} (an unreadable path override)`;
+  if (named.length === 0) return wire;
+  // Override paths are classed like the request's own (plain words kept, the rest {id}): no value in a class.
+  return `${wire} (${named.map((n) => `${n.by}: ${pathClass(n.path)}`).join(', ')})`;
 }

@@ -26,7 +26,13 @@ describe('path classes', () => {
     expect(pathClass('/users/0f8fad5b-d9cb-469f-a165-70867728950e')).toBe('/users/{id}');
     expect(pathClass('/commits/4b825dc642cb6eb9a060e54bf8d69288fbee4904')).toBe('/commits/{id}');
     expect(pathClass('/objects/AbCdEfGhIjKlMnOpQrSt9')).toBe('/objects/{id}');
-    expect(pathClass(`/x/${'a'.repeat(65)}`)).toBe('/x/{long}');
+    expect(pathClass(`/x/${'a'.repeat(65)}`)).toBe('/x/{id}');
+    // An allow-list: only plain lowercase words are kept; a value that looks like no id is collapsed too.
+    expect(pathClass('/bot123456:AAEhBP/sendMessage')).toBe('/{id}/{id}');
+    expect(pathClass('/tok:en.secret/x')).toBe('/{id}/x');
+    expect(pathClass('/a+b=/Shh')).toBe('/{id}/{id}');
+    expect(pathClass('/v1/oauth2')).toBe('/v1/oauth2');
+    expect(pathClass('/v2024/x%20y')).toBe('/{id}/{id}');
     expect(pathClass('/')).toBe('/');
     expect(pathClass('//a//b//c')).toBe('/a/b');
     // Words stay words (not ids): a class an agent never called is a new class.
