@@ -187,7 +187,7 @@ export class ApprovalDesk {
       throw new ProxyError('approval_expired', 'keyway is stopping and asks no one now', { grant: ask.grant, hint: 'retry once keyway is back' });
 
     const record = this.#newRecord(ask, sha256, now);
-    const created = await store.update((draft) => this.#admit(draft, record, now));
+    const created = await store.update((draft) => this.#admit(draft, record, now, ask.rule.holdsPerAgent));
     if (typeof created === 'string') {
       throw new ProxyError('rate_limited', created, {
         grant: ask.grant,
@@ -314,14 +314,24 @@ export class ApprovalDesk {
     };
   }
 
-  /** Stores a new pending approval unless the agent, or everyone, has as many waiting as allowed. */
-  #admit(draft: StoreDraft, record: ApprovalRecord, now: Date): true | string {
+  /**
+   * Stores a new pending approval unless the agent, or everyone, has as many waiting as allowed;
+   * an anomaly hold (`holds`: anomaly.max_holds_per_agent) also unless the agent has that many
+   * held for unusual use. Counted here, under the store's lock, as the record is written: counted
+   * before (stage anomaly), every request of a parallel burst would read none waiting. Held for
+   * unusual use: a pending record of the agent's that carries signals, whatever its rule says.
+   */
+  #admit(draft: StoreDraft, record: ApprovalRecord, now: Date, holds: number | undefined): true | string {
     const limits = this.#options.limits();
     const pending = draft.entries<ApprovalRecord>(APPROVAL_PREFIX).filter(([, r]) => effectiveState(r, now) === 'pending');
     if (pending.length >= limits.max_pending) return `${pending.length} approvals are waiting for a person already (approvals.max_pending)`;
     const mine = pending.filter(([, r]) => r.agent === record.agent).length;
     if (mine >= limits.max_pending_per_agent) {
       return `agent "${record.agent}" has ${mine} approvals waiting for a person already (approvals.max_pending_per_agent)`;
+    }
+    if (holds !== undefined) {
+      const unusual = pending.filter(([, r]) => r.agent === record.agent && r.signals !== undefined && r.signals.length > 0).length;
+      if (unusual >= holds) return `agent "${record.agent}" has ${unusual} unusual requests waiting for a person already (anomaly.max_holds_per_agent)`;
     }
     draft.set(approvalRecordId(record.id), record);
     return true;

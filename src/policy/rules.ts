@@ -80,6 +80,11 @@ export interface RuleApproval {
   readonly fresh?: boolean | undefined;
   /** Unusual use that asked (config anomaly: hold): each signal's name and why, for the person asked. */
   readonly signals?: ReadonlyArray<{ readonly name: string; readonly why: string }> | undefined;
+  /**
+   * An anomaly hold: how many requests held for unusual use the agent may have waiting at once
+   * (anomaly.max_holds_per_agent), counted and admitted by the desk under the store's lock.
+   */
+  readonly holdsPerAgent?: number | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */
