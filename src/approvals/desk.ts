@@ -169,7 +169,7 @@ export class ApprovalDesk {
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
 
     // A fresh question (an anomaly hold) is covered only by a yes a person gave to that question.
-    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || r.rule === ask.rule.rule;
+    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || sameQuestion(r, ask.rule);
     const window = records.find((r) => windowCovers(r, request, now) && asked(r));
     if (window) return { id: window.id, by: window.decision!.by, outcome: 'window' };
     for (const once of records.filter((r) => onceFor(r, request, sha256) && asked(r))) {
@@ -291,6 +291,7 @@ export class ApprovalDesk {
       ...(ask.chain !== undefined ? { chain: [...ask.chain] } : {}),
       grant: ask.grant,
       rule: ask.rule.rule,
+      ...(ask.rule.askedBy !== undefined ? { asked_rule: ask.rule.askedBy } : {}),
       ...(ask.rule.signals !== undefined && ask.rule.signals.length > 0 ? { signals: ask.rule.signals.map((s) => ({ name: s.name, why: s.why })) } : {}),
       method: ask.method.toUpperCase(),
       host: ask.host,
@@ -407,6 +408,24 @@ export class ApprovalDesk {
       this.#options.logger.error({ err: { message: err.message }, approval: record.id }, 'approval audit line could not be written');
     });
   }
+}
+
+/**
+ * Whether a record answered this fresh question (an anomaly hold): the same rule asking too (or
+ * none) and the same signals by name, in any order. Compared as data, never by `rule`, the text
+ * shown: it is cut at 256 characters, so a long rule name leaves no signal in it, and a window
+ * given to one signal would cover another. A record without signals answered no such question.
+ */
+function sameQuestion(record: ApprovalRecord, rule: RuleApproval): boolean {
+  const names = signalNames(rule.signals);
+  return names !== '' && signalNames(record.signals) === names && (record.asked_rule ?? null) === (rule.askedBy ?? null);
+}
+
+function signalNames(signals: ReadonlyArray<{ readonly name: string }> | undefined): string {
+  return (signals ?? [])
+    .map((s) => s.name)
+    .sort()
+    .join(',');
 }
 
 function ended(record: ApprovalRecord, now: Date): number {

@@ -82,7 +82,8 @@ function hold(request: StagedRequest, judged: AnomalyJudged): void {
   request.approvalRule =
     rule === undefined
       ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true, signals, holdsPerAgent: config.max_holds_per_agent }
-      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), fresh: true, signals, holdsPerAgent: config.max_holds_per_agent };
+      : // The text is cut for display only: the question is known by askedBy and the signals (desk.ts).
+        { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), askedBy: rule.rule, fresh: true, signals, holdsPerAgent: config.max_holds_per_agent };
   judged.held = true;
 }
 
