@@ -222,7 +222,9 @@ export async function buildParts(context: StartContext, closers: Closers): Promi
       tell(payload, { anomaly: agent });
       slackAlert?.(payload);
     },
-    holdsWaiting: (agent) => approvals.list().filter((r) => r.state === 'pending' && r.agent === agent && r.rule.includes('anomaly: ')).length,
+    // Held for unusual use: a record that carries signals (its rule string is cut for display).
+    holdsWaiting: (agent) =>
+      approvals.list().filter((r) => r.state === 'pending' && r.agent === agent && r.signals !== undefined && r.signals.length > 0).length,
   };
   // audit.export follows the audit file from a cursor of its own, in `keyway start` only: a worker
   // leaves it to its primary, and `keyway fetch`'s and `run --contain`'s own keyways to the home's

@@ -169,7 +169,7 @@ export class ApprovalDesk {
     const records = store.entries<ApprovalRecord>(APPROVAL_PREFIX).map(([, r]) => r);
 
     // A fresh question (an anomaly hold) is covered only by a yes a person gave to that question.
-    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || r.rule === ask.rule.rule;
+    const asked = (r: ApprovalRecord) => ask.rule.fresh !== true || sameQuestion(r, ask.rule);
     const window = records.find((r) => windowCovers(r, request, now) && asked(r));
     if (window) return { id: window.id, by: window.decision!.by, outcome: 'window' };
     for (const once of records.filter((r) => onceFor(r, request, sha256) && asked(r))) {
@@ -187,7 +187,7 @@ export class ApprovalDesk {
       throw new ProxyError('approval_expired', 'keyway is stopping and asks no one now', { grant: ask.grant, hint: 'retry once keyway is back' });
 
     const record = this.#newRecord(ask, sha256, now);
-    const created = await store.update((draft) => this.#admit(draft, record, now));
+    const created = await store.update((draft) => this.#admit(draft, record, now, ask.rule.holdsPerAgent));
     if (typeof created === 'string') {
       throw new ProxyError('rate_limited', created, {
         grant: ask.grant,
@@ -291,6 +291,7 @@ export class ApprovalDesk {
       ...(ask.chain !== undefined ? { chain: [...ask.chain] } : {}),
       grant: ask.grant,
       rule: ask.rule.rule,
+      ...(ask.rule.askedBy !== undefined ? { asked_rule: ask.rule.askedBy } : {}),
       ...(ask.rule.signals !== undefined && ask.rule.signals.length > 0 ? { signals: ask.rule.signals.map((s) => ({ name: s.name, why: s.why })) } : {}),
       method: ask.method.toUpperCase(),
       host: ask.host,
@@ -314,14 +315,24 @@ export class ApprovalDesk {
     };
   }
 
-  /** Stores a new pending approval unless the agent, or everyone, has as many waiting as allowed. */
-  #admit(draft: StoreDraft, record: ApprovalRecord, now: Date): true | string {
+  /**
+   * Stores a new pending approval unless the agent, or everyone, has as many waiting as allowed;
+   * an anomaly hold (`holds`: anomaly.max_holds_per_agent) also unless the agent has that many
+   * held for unusual use. Counted here, under the store's lock, as the record is written: counted
+   * before (stage anomaly), every request of a parallel burst would read none waiting. Held for
+   * unusual use: a pending record of the agent's that carries signals, whatever its rule says.
+   */
+  #admit(draft: StoreDraft, record: ApprovalRecord, now: Date, holds: number | undefined): true | string {
     const limits = this.#options.limits();
     const pending = draft.entries<ApprovalRecord>(APPROVAL_PREFIX).filter(([, r]) => effectiveState(r, now) === 'pending');
     if (pending.length >= limits.max_pending) return `${pending.length} approvals are waiting for a person already (approvals.max_pending)`;
     const mine = pending.filter(([, r]) => r.agent === record.agent).length;
     if (mine >= limits.max_pending_per_agent) {
       return `agent "${record.agent}" has ${mine} approvals waiting for a person already (approvals.max_pending_per_agent)`;
+    }
+    if (holds !== undefined) {
+      const unusual = pending.filter(([, r]) => r.agent === record.agent && r.signals !== undefined && r.signals.length > 0).length;
+      if (unusual >= holds) return `agent "${record.agent}" has ${unusual} unusual requests waiting for a person already (anomaly.max_holds_per_agent)`;
     }
     draft.set(approvalRecordId(record.id), record);
     return true;
@@ -397,6 +408,24 @@ export class ApprovalDesk {
       this.#options.logger.error({ err: { message: err.message }, approval: record.id }, 'approval audit line could not be written');
     });
   }
+}
+
+/**
+ * Whether a record answered this fresh question (an anomaly hold): the same rule asking too (or
+ * none) and the same signals by name, in any order. Compared as data, never by `rule`, the text
+ * shown: it is cut at 256 characters, so a long rule name leaves no signal in it, and a window
+ * given to one signal would cover another. A record without signals answered no such question.
+ */
+function sameQuestion(record: ApprovalRecord, rule: RuleApproval): boolean {
+  const names = signalNames(rule.signals);
+  return names !== '' && signalNames(record.signals) === names && (record.asked_rule ?? null) === (rule.askedBy ?? null);
+}
+
+function signalNames(signals: ReadonlyArray<{ readonly name: string }> | undefined): string {
+  return (signals ?? [])
+    .map((s) => s.name)
+    .sort()
+    .join(',');
 }
 
 function ended(record: ApprovalRecord, now: Date): number {

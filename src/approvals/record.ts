@@ -60,6 +60,11 @@ export interface ApprovalRecord {
   grant: string;
   /** The rule that asked, by name (`agents.x.rules[2] (POST /repos/** approve: human)`). */
   rule: string;
+  /**
+   * An anomaly hold on a rule that asks already: that rule's whole name (`rule` is the question as
+   * shown, cut). With the signals' names, what the question is: a window covers the same one only.
+   */
+  asked_rule?: string | undefined;
   /** Unusual use that asked (anomaly: hold): each signal and why; absent when no signal asked. */
   signals?: Array<{ name: string; why: string }> | undefined;
   method: string;

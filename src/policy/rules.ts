@@ -75,11 +75,21 @@ export interface RuleApproval {
   /**
    * Asked for what this very request is (an anomaly hold: a burst, an hour, a first use): a yes
    * given before under another question (a rule's window) does not cover it; only one given to
-   * this same question (`rule` alike, signals named and all) does.
+   * this same question (the same rule asking, `askedBy`, and the same signals' names) does.
    */
   readonly fresh?: boolean | undefined;
+  /**
+   * A fresh question on a rule that asks already: that rule's own name, whole. With the signals'
+   * names, what the question is (`rule` is its text as shown, cut at 256 characters).
+   */
+  readonly askedBy?: string | undefined;
   /** Unusual use that asked (config anomaly: hold): each signal's name and why, for the person asked. */
   readonly signals?: ReadonlyArray<{ readonly name: string; readonly why: string }> | undefined;
+  /**
+   * An anomaly hold: how many requests held for unusual use the agent may have waiting at once
+   * (anomaly.max_holds_per_agent), counted and admitted by the desk under the store's lock.
+   */
+  readonly holdsPerAgent?: number | undefined;
 }
 
 /** One rule: a small object that says whether a request matches and explains why (not). */

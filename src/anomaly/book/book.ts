@@ -112,9 +112,19 @@ export class AnomalyBook {
     });
   }
 
+  /** How many windows' counts this process holds (stored or not): bounded by the agents counting now. For tests. */
+  get pendingWindows(): number {
+    return this.#pending.size;
+  }
+
   /** Adds the counts this process holds to the store, in one update. */
   flush(): Promise<void> {
     if (this.#flushing) return this.#flushing.then(() => this.flush());
+    // An entry stored whole while its window was open stays (judge reads its n, 0) until the window
+    // closes; no later flush would store it again, so each flush drops every such closed one here:
+    // else the map grows by one entry per agent and window, and every judge scans it whole.
+    const at = Date.now();
+    for (const [key, p] of this.#pending) if (p.n === 0 && p.window + p.perMs <= at) this.#pending.delete(key);
     const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([key, p]) => ({ key, p, adding: p.n }));
     if (due.length === 0) return Promise.resolve();
     const known = this.#configAgents();

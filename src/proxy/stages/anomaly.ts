@@ -63,6 +63,8 @@ function burstJudgedNow(request: StagedRequest, judged: AnomalyJudged): AnomalyJ
 function hold(request: StagedRequest, judged: AnomalyJudged): void {
   const agent = request.conn.agent.id;
   const config = request.conn.decisions.config.anomaly;
+  // A quick refusal before the body is held; the bound itself is kept where the desk admits the
+  // record, under the store's lock (holdsPerAgent): a parallel burst all reads 0 here.
   const waiting = request.conn.anomalies.anomaly.holdsWaiting(agent);
   if (waiting >= config.max_holds_per_agent) {
     throw new ProxyError('rate_limited', `agent "${agent}" has ${waiting} unusual requests waiting for a person already (anomaly.max_holds_per_agent)`, {
@@ -79,8 +81,9 @@ function hold(request: StagedRequest, judged: AnomalyJudged): void {
   const signals = judged.signals.map((s) => ({ name: s.name, why: s.why }));
   request.approvalRule =
     rule === undefined
-      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true, signals }
-      : { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), fresh: true, signals };
+      ? { rule: named, waitMs: config.wait, windowMs: 0, paths: undefined, fresh: true, signals, holdsPerAgent: config.max_holds_per_agent }
+      : // The text is cut for display only: the question is known by askedBy and the signals (desk.ts).
+        { ...rule, rule: `${rule.rule}; ${named}`.slice(0, 256), askedBy: rule.rule, fresh: true, signals, holdsPerAgent: config.max_holds_per_agent };
   judged.held = true;
 }
 
