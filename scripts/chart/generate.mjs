@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { CHART_DOCUMENTS } from './keyway-chart.mjs';
+import { CHART_DOCUMENTS, KEYWAY_UID } from './keyway-chart.mjs';
 import { conditionHolds, lookup, render, templateText } from './template-model.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,6 +24,8 @@ export function mergeValues(base, over) {
   for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeValues(base[k], v) : v;
   return out;
 }
+
+const AGENT_UID = '.Values.sidecar.agent.uid';
 
 /** What the chart refuses, each with its Helm condition and the same check here. */
 const CHECKS = [
@@ -42,7 +44,28 @@ const CHECKS = [
     fails: (v) => lookup(v, 'layout') === 'shared' && lookup(v, 'networkPolicy.enabled') === true && isEmpty(lookup(v, 'networkPolicy.database')),
     message: 'networkPolicy.database: the shared layout needs the PostgreSQL server here (empty would admit every address)',
   },
+  {
+    // The sidecar's rules let keyway's uid out untouched: an agent running as that uid (or as root,
+    // or as whatever a non-integer becomes) would skip keyway entirely. Admitted: an integer ≥ 1
+    // other than keyway's, as a number (helm reads a values file's numbers as float64, --set's as
+    // int64); anything else (a string, a fraction, 0, a negative, keyway's uid, nothing) is refused.
+    helm: `and (eq .Values.layout "sidecar") (or (not (has (kindOf ${AGENT_UID}) (list "float64" "int64"))) (ne (float64 ${AGENT_UID}) (float64 (int64 ${AGENT_UID}))) (lt (float64 ${AGENT_UID}) 1.0) (eq (float64 ${AGENT_UID}) ${KEYWAY_UID}.0))`,
+    fails: (v) => {
+      if (lookup(v, 'layout') !== 'sidecar') return false;
+      const uid = lookupOrUndefined(v, 'sidecar.agent.uid');
+      return typeof uid !== 'number' || !Number.isSafeInteger(uid) || uid < 1 || uid === KEYWAY_UID;
+    },
+    message: `sidecar.agent.uid: an integer of 1 or more, never keyway's ${KEYWAY_UID} (the rules let uid ${KEYWAY_UID} out untouched)`,
+  },
 ];
+
+function lookupOrUndefined(values, path) {
+  try {
+    return lookup(values, path);
+  } catch {
+    return undefined;
+  }
+}
 
 function isEmpty(x) {
   return x === null || x === undefined || x === '' || (typeof x === 'object' && Object.keys(x).length === 0);

@@ -8,7 +8,8 @@
 // Both with a NetworkPolicy (networkPolicy.enabled). What each setting does is in values.yaml.
 import { name, spread, text, value, yamlOf } from './template-model.mjs';
 
-const KEYWAY_UID = 1000;
+/** keyway's uid in the image; deploy/transparent's rules let this uid alone out untouched. */
+export const KEYWAY_UID = 1000;
 const selector = (component) => ({ 'app.kubernetes.io/name': component, 'app.kubernetes.io/instance': name() });
 const labels = (component) => ({ ...selector(component), 'app.kubernetes.io/part-of': 'keyway', 'app.kubernetes.io/managed-by': 'Helm' });
 

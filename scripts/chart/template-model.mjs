@@ -9,7 +9,8 @@
 //   yamlOf(value(…))    a value as a YAML document in a string (a ConfigMap's file)
 //   spread(value(…))    inside a list: the value's items appended (an empty list adds none)
 // The template uses a fixed subset of Helm's language: `.Values` paths, `quote`, `toYaml`,
-// `nindent`, `with`, `if eq`, `fail`; test/unit/helm-chart.test.ts reads that subset back.
+// `nindent`, `with`, `if eq`, `fail` (and validate.yaml's conditions, generate.mjs's CHECKS);
+// test/unit/helm-chart.test.ts reads that subset back.
 import { stringify } from 'yaml';
 
 const NODE = Symbol('template node');

@@ -1,6 +1,7 @@
 // Reads back the Helm templates scripts/chart/template-model.mjs writes: only the subset it uses
 // (`.Values` paths, `.Release.Name`, `quote`, `toYaml`, `nindent`, `if`, `with`, `end`, `fail`,
-// `eq`, `and`, `not`, `has`, `list`, `empty`, comments), with Go templates' whitespace trimming. Not a
+// `eq`, `ne`, `lt`, `and`, `or`, `not`, `has`, `list`, `empty`, `kindOf`, `float64`, `int64`, number
+// literals, comments), with Go templates' whitespace trimming. Not a
 // Helm: anything outside that subset throws, so a template that strays from it fails its test
 // instead of passing unread. It exists because no helm binary can be had here (docs/install.md).
 import { stringify } from 'yaml';
@@ -39,13 +40,51 @@ function path(scope: Scope, expr: string): unknown {
   return at;
 }
 
+/** An expression's terms: parenthesised groups (nested to any depth), quoted strings, words. */
+function terms(source: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const c = source[i]!;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    if (c === '(') {
+      let depth = 0;
+      let quoted = false;
+      for (; j < source.length; j++) {
+        const d = source[j]!;
+        if (quoted) {
+          if (d === '\\') j++;
+          else if (d === '"') quoted = false;
+        } else if (d === '"') quoted = true;
+        else if (d === '(') depth++;
+        else if (d === ')' && --depth === 0) break;
+      }
+      if (depth !== 0) throw new Error(`helm-subset: unbalanced parentheses: ${source}`);
+      j++;
+    } else if (c === '"') {
+      for (j = i + 1; j < source.length && source[j] !== '"'; j++) if (source[j] === '\\') j++;
+      j++;
+    } else {
+      while (j < source.length && !/[\s()]/.test(source[j]!)) j++;
+    }
+    out.push(source.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
 /** One expression: a term or a call, with parenthesised sub-expressions. */
 function evaluate(scope: Scope, source: string): unknown {
-  const parts = source.match(/\([^()]*(?:\([^()]*\)[^()]*)*\)|"(?:[^"\\]|\\.)*"|[^\s()]+/g) ?? [];
+  const parts = terms(source);
   const term = (t: string): unknown => {
     if (t.startsWith('(')) return evaluate(scope, t.slice(1, -1));
     if (t.startsWith('"')) return JSON.parse(t) as string;
     if (t.startsWith('.')) return path(scope, t);
+    if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
     throw new Error(`helm-subset: not read here: ${t}`);
   };
   const [head, ...args] = parts;
@@ -55,8 +94,24 @@ function evaluate(scope: Scope, source: string): unknown {
   switch (head) {
     case 'eq':
       return a()[0] === a()[1];
+    case 'ne':
+      return a()[0] !== a()[1];
+    case 'lt':
+      return (a()[0] as number) < (a()[1] as number);
     case 'and':
       return a().every((x) => !empty(x));
+    case 'or':
+      return a().some((x) => !empty(x));
+    case 'kindOf':
+      // A values file's numbers are float64 to helm (they pass through JSON).
+      return kindOf(a()[0]);
+    case 'float64':
+    case 'int64': {
+      // sprig's conversions: a number or a numeric string converted, anything else 0.
+      const x = a()[0];
+      const n = typeof x === 'number' ? x : typeof x === 'string' && x.trim() !== '' && Number.isFinite(Number(x)) ? Number(x) : 0;
+      return head === 'int64' ? Math.trunc(n) : n;
+    }
     case 'not':
       return empty(a()[0]);
     case 'has':
@@ -69,6 +124,14 @@ function evaluate(scope: Scope, source: string): unknown {
       if (args.length > 0) throw new Error(`helm-subset: not read here: ${source}`);
       return term(head);
   }
+}
+
+function kindOf(x: unknown): string {
+  if (x === null || x === undefined) return 'invalid';
+  if (typeof x === 'number') return 'float64';
+  if (typeof x === 'string') return 'string';
+  if (typeof x === 'boolean') return 'bool';
+  return Array.isArray(x) ? 'slice' : 'map';
 }
 
 /** One output action: `EXPR`, `EXPR | quote`, `toYaml EXPR | nindent N`. */

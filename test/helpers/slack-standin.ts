@@ -63,6 +63,8 @@ export interface SlackStandin {
   acked: Set<string>;
   /** Socket Mode connections open now. */
   sockets(): number;
+  /** Milliseconds to wait before answering a Web API method (a slow Slack), by method name. */
+  delays: Record<string, number>;
   /** While true, every Web API call is answered 503 and no socket is accepted (Slack is down). */
   down: boolean;
   /** The block_actions payload Slack would send for this click. */
@@ -135,6 +137,8 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
     }
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     calls.push({ method, token, body });
+    const delay = standin.delays[method];
+    if (delay !== undefined) await new Promise((resolve) => setTimeout(resolve, delay));
     const wanted = method === 'apps.connections.open' ? options.appToken : options.botToken;
     if (token === undefined) return reply(res, 200, { ok: false, error: 'not_authed' });
     if (token !== wanted) return reply(res, 200, { ok: false, error: 'invalid_auth' });
@@ -212,6 +216,7 @@ export async function startSlackStandin(options: { botToken: string; appToken: s
     messages,
     ephemerals,
     views,
+    delays: {},
     viewSubmission(view, user, reason) {
       const at = views.findIndex((v) => v.view === view);
       return {

@@ -16,7 +16,7 @@ import { startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { type SlackMessage, type SlackStandin, slackSignature, startSlackStandin } from '../helpers/slack-standin.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, waitForAsync } from '../helpers/wait.ts';
 
 const GRANT_SECRET = `${CANARY}-attack-slack-grant`;
 const BOT = `xoxb-${CANARY}-attack-bot`;
@@ -269,7 +269,8 @@ describe('attack 90: Slack approvals', () => {
     expect(first.code).toBe('approval_required');
     const m = await messageFor(path);
     await slack.clickByHttp(callbackUrl, { user: ALICE, ts: m.ts, action: 'keyway.approve_once' });
-    await waitFor(async () => ((await approval(path))[0]?.state === 'approved' ? true : undefined), 'the yes');
+    // waitForAsync: the click is taken after Slack's answer (http.ts), and a promise is never undefined.
+    await waitForAsync(async () => ((await approval(path))[0]?.state === 'approved' ? true : undefined), 'the yes');
     // The same shape, another body: asked anew. The same body to another host of the grant, or with another query: asked anew.
     expect((await send(`${path}?dry_run=true`, '{"branch":"prod"}')).code).toBe('approval_required');
     expect(await send(`${path}?dry_run=true`, '{"branch":"main"}', 'application/json', {}, 'other.example.test')).toMatchObject({ code: 'approval_required' });

@@ -200,5 +200,31 @@ for (const mode of ['http', 'socket'] as const) {
       const lines = JSON.stringify(refusals());
       for (const text of ['block_actions', 'v0=', 'action_ts', BOT, APP, SIGNING, BODY_SECRET]) expect(lines).not.toContain(text);
     });
+
+    it.runIf(mode === 'http')('answers a click at once, before a slow Slack has opened the Deny modal (Slack waits 3 s)', async () => {
+      const path = `/repos/${mode}-slow/merges`;
+      const held = post(path, { head: 'slow' });
+      const m = await messageFor(path);
+      const opened = slack.views.length;
+      slack.delays['views.open'] = 5_000;
+      try {
+        const started = Date.now();
+        const answer = await slack.clickByHttp(callbackUrl, { user: ALICE, ts: m.ts, action: 'keyway.deny' });
+        const took = Date.now() - started;
+        expect([answer.status, answer.text]).toEqual([200, '']);
+        // Well under 1 s when idle; Slack's own 3 s is the bound that still holds on a loaded machine
+        // (views.open alone takes 5 s here, so a click answered after it cannot pass).
+        expect(took).toBeLessThan(3_000);
+        const modal = await waitFor(() => slack.views[opened], 'the Deny modal, opened after the answer', 20_000);
+        const submitted = await slack.clickByHttp(callbackUrl, slack.viewSubmission(modal.view, ALICE, 'too slow'));
+        expect(submitted.status).toBe(200);
+      } finally {
+        delete slack.delays['views.open'];
+      }
+      const denied = await held;
+      expect(denied.code).toBe('approval_denied');
+      expect(denied.text).toContain('too slow');
+      expect(sent(path)).toBe(0);
+    });
   });
 }

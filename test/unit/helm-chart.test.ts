@@ -139,6 +139,23 @@ describe('deploy/helm/keyway', () => {
     expect(() => renderChart(mergeValues(LAYOUTS.default, { networkPolicy: { enabled: false, database: [] } }))).not.toThrow();
   });
 
+  it("refuses a sidecar agent uid that is not an integer of 1 or more, or is keyway's 1000, in the templates as here", () => {
+    // deploy/transparent's rules let uid 1000 out untouched: an agent running as it skips keyway.
+    for (const uid of [1000, 0, -5, 1001.5, '1001', true, null]) {
+      const values = mergeValues(LAYOUTS.sidecar, { sidecar: { agent: { uid } } });
+      expect(() => renderChart(values), String(uid)).toThrow(/^chart: sidecar\.agent\.uid: /);
+      expect(() => fromTemplates(values), String(uid)).toThrow(/^helm-subset fail: sidecar\.agent\.uid: /);
+    }
+    for (const uid of [1, 999, 1001, 1_000_680_000]) {
+      const values = mergeValues(LAYOUTS.sidecar, { sidecar: { agent: { uid } } });
+      expect(renderChart(values).map((d) => d.object)).toEqual(fromTemplates(values));
+      const agent = containersOf(fromTemplates(values)).find((c) => c.name === 'agent')!;
+      expect(agent.securityContext!['runAsUser']).toBe(uid);
+    }
+    // The shared layout runs no agent: its uid is nobody's business there.
+    expect(() => renderChart(mergeValues(LAYOUTS.default, { sidecar: { agent: { uid: 1000 } } }))).not.toThrow();
+  });
+
   it('reads only the subset of Helm the templates use: anything else throws, unread', () => {
     expect(() => renderSubset('{{ include "keyway.name" . }}', {}, RELEASE)).toThrow(/not read here/);
     expect(() => renderSubset('{{- if eq .Values.layout "shared" }}\na: 1\n', { layout: 'shared' }, RELEASE)).toThrow(/without its `end`/);

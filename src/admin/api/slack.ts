@@ -21,7 +21,7 @@ export function slackRoutes(deps: AdminDeps): Route[] {
         summary: "Slack's interactivity callback for approval buttons (approvals.slack mode: http), verified by its v0 signature",
         tags: ['approvals'],
         responses: {
-          '200': { description: 'Taken, or refused with the reason told to the clicker in Slack (an empty body)' },
+          '200': { description: 'Received (an empty body, at once): the click is then taken, or refused with the reason told to the clicker in Slack' },
           '400': errorResponse('Not one form field, payload, of JSON'),
           '401': errorResponse('A missing, wrong or stale signature'),
           '404': errorResponse('Slack approvals are not set with mode: http'),

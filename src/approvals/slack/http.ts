@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { RefusedCallback } from './refused.ts';
 import { checkSlackSignature } from './signature.ts';
 
@@ -7,15 +8,19 @@ import { checkSlackSignature } from './signature.ts';
 //   - X-Slack-Signature is the v0 HMAC of the timestamp and the exact raw body, and the timestamp
 //     is within 5 minutes (signature.ts): a forged, altered or stale callback gets 401;
 //   - the body is `payload=<JSON>` and nothing else: anything more or less gets 400;
-// then the room takes the click (room.ts: once per payload, mapped approvers only, bound to the
-// approval's message and body). A refused click still answers 200: Slack shows the person no
-// error, the room has sent them an ephemeral message saying why. Every refusal, here or in the
-// room, is an audit line (refused.ts): the 401s and 400s too, with the caller's address.
+// then the answer is 200 at once and the room takes the click in the background (room.ts: once per
+// payload, mapped approvers only, bound to the approval's message and body), as Socket Mode acks
+// first: Slack waits 3 s for the answer and a modal's trigger_id expires with it, while the click
+// takes the store's lock, views.open, postEphemeral and a posting scan (Slack calls of up to 10 s
+// each). A refused click answers 200 too: Slack shows the person no error, the room sends them an
+// ephemeral message saying why. Every refusal, here or in the room, is an audit line (refused.ts):
+// the 401s and 400s too, with the caller's address. A click that throws is logged, never unhandled.
 
 export const MAX_CALLBACK_BYTES = 64 * 1024;
 
 export type InteractivityAnswer =
-  | { status: 200; body: Record<string, unknown> }
+  /** `clicked`: the room's refusal of the click (undefined when taken), settled after the answer. */
+  | { status: 200; clicked: Promise<string | undefined> }
   | { status: 400 | 401; code: 'bad_request' | 'admin_auth_required' | 'admin_auth_failed'; message: string };
 
 type Via = { kind: 'http'; client: string };
@@ -25,6 +30,7 @@ export async function answerInteractivity(
   signingSecret: string,
   request: { rawBody: Buffer; timestamp: string | undefined; signature: string | undefined; client?: string | undefined },
   nowMs: number,
+  logger: Pick<Logger, 'warn'>,
 ): Promise<InteractivityAnswer> {
   const via: Via = { kind: 'http', client: request.client ?? 'unknown' };
   const checked = checkSlackSignature(signingSecret, request, request.rawBody, nowMs);
@@ -47,6 +53,9 @@ export async function answerInteractivity(
   } catch {
     return bad('payload is not JSON');
   }
-  const refused = await room.click(payload, via);
-  return { status: 200, body: refused === undefined ? { ok: true } : { ok: false, reason: refused } };
+  const clicked = room.click(payload, via).catch((err: Error) => {
+    logger.warn({ err: { message: err.message } }, 'a click failed');
+    return 'the click failed';
+  });
+  return { status: 200, clicked };
 }

@@ -75,7 +75,7 @@ export function startSlackApprovals(options: SlackApprovalsOptions): SlackApprov
   const signingSecret = secret('signing_secret');
   return {
     room,
-    interactivity: first.mode === 'http' ? (request) => answerInteractivity(room, signingSecret(), request, options.now().getTime()) : undefined,
+    interactivity: first.mode === 'http' ? (request) => answerInteractivity(room, signingSecret(), request, options.now().getTime(), logger) : undefined,
     async stop() {
       socket?.stop();
       await room.stop();
