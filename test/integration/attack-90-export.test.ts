@@ -141,11 +141,11 @@ describe('attack 90: audit.export', () => {
       expect(m).not.toMatch(/[\r\n\u2028]/);
     }
     // CEF: the extension's keys are keyway's own only (an = in a value is escaped, never a new key).
-    const keys = new Set(['rt', 'externalId', 'act', 'reason', 'src', 'shost', 'suser', 'requestMethod', 'dhost', 'dpt', 'request']);
+    const keys = new Set(['rt', 'externalId', 'act', 'reason', 'src', 'shost', 'suser', 'requestMethod', 'dhost', 'dpt', 'request', 'msg']);
     for (const m of tls.messages) {
       const extension = m.split('|').slice(7).join('|');
       for (const [, key] of extension.matchAll(/(?:^| )([A-Za-z0-9]+)=/g))
-        expect(keys.has(key!) || /^c[sn]\d(Label)?$/.test(key!), `${key} in ${m}`).toBe(true);
+        expect(keys.has(key!) || /^(?:c[sn]\d|flexString\d)(?:Label)?$/.test(key!), `${key} in ${m}`).toBe(true);
       expect(m).not.toMatch(/[\r\n\u2028]/);
     }
   });
