@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { windowOf } from '../core/burst.ts';
 import { judge } from '../core/judge.ts';
 import { type AnomalyRecord, addCounts, anomalyRecordId, emptyRecord, learn, type Seen, wouldLearn } from '../core/record.ts';
@@ -28,7 +29,11 @@ interface Pending {
   agent: string;
   window: number;
   perMs: number;
+  /** Counted here, not yet in a flush. */
   n: number;
+  /** Taken by the flush now being written (tagged `flying`): counted until the record read shows that tag. */
+  inFlight: number;
+  flying: string | undefined;
 }
 
 const FLUSH_MS = 1_000;
@@ -42,6 +47,9 @@ export class AnomalyBook {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #pruner: NodeJS.Timeout | undefined;
+  /** Tags this process's flushes (`flushed` on the records each writes); see #unstored. */
+  readonly #bookId = randomUUID().slice(0, 8);
+  #flushSeq = 0;
   readonly #configAgents: () => ReadonlySet<string>;
 
   /** `configAgents`: the agents of the config in force (a store agent's record is read from the store). */
@@ -69,15 +77,27 @@ export class AnomalyBook {
     if (burst === undefined) return record;
     const current = windowOf(now.getTime(), burst.perMs);
     const earlier = [...this.#pending.values()]
-      .filter((p) => p.agent === agent && p.perMs === burst.perMs && p.window < current && p.n > 0)
+      .filter((p) => p.agent === agent && p.perMs === burst.perMs && p.window < current && this.#unstored(p, record) > 0)
       .sort((a, b) => a.window - b.window);
-    return earlier.reduce((r, p) => addCounts(r, p.window, p.n, p.perMs, p.window), record ?? emptyRecord());
+    return earlier.reduce((r, p) => addCounts(r, p.window, this.#unstored(p, record), p.perMs, p.window), record ?? emptyRecord());
+  }
+
+  /**
+   * A window's count this process holds that the record as read does not: what no flush took yet,
+   * plus what the flush being written took until the record read carries that flush's tag. The store
+   * shows a write a moment before the write's promise settles; counting by the promise alone read
+   * those requests twice in that moment (a burst where there was none, under load).
+   */
+  #unstored(p: Pending, record: AnomalyRecord | undefined): number {
+    return p.n + (p.inFlight > 0 && record?.flushed !== p.flying ? p.inFlight : 0);
   }
 
   /** Requests of the agent's current window this process counted and has not stored. */
   #pendingNow(agent: string, settings: AnomalySettings, now: Date): number {
     const burst = settings.burst;
-    return burst === undefined ? 0 : (this.#pending.get(pendingKey(agent, windowOf(now.getTime(), burst.perMs), burst.perMs))?.n ?? 0);
+    if (burst === undefined) return 0;
+    const p = this.#pending.get(pendingKey(agent, windowOf(now.getTime(), burst.perMs), burst.perMs));
+    return p === undefined ? 0 : this.#unstored(p, this.record(agent));
   }
 
   /** One request admitted: counted toward the agent's window (stored within a second). */
@@ -89,7 +109,7 @@ export class AnomalyBook {
     const mine = this.#pending.get(key);
     if (mine !== undefined) mine.n++;
     // One entry per agent and window: a window's counts not yet stored stay apart from the next's.
-    else this.#pending.set(key, { agent, window, perMs: burst.perMs, n: 1 });
+    else this.#pending.set(key, { agent, window, perMs: burst.perMs, n: 1, inFlight: 0, flying: undefined });
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       void this.flush().catch(() => undefined);
@@ -124,27 +144,42 @@ export class AnomalyBook {
     // closes; no later flush would store it again, so each flush drops every such closed one here:
     // else the map grows by one entry per agent and window, and every judge scans it whole.
     const at = Date.now();
-    for (const [key, p] of this.#pending) if (p.n === 0 && p.window + p.perMs <= at) this.#pending.delete(key);
+    for (const [key, p] of this.#pending) if (p.n === 0 && p.inFlight === 0 && p.window + p.perMs <= at) this.#pending.delete(key);
     const due = [...this.#pending.entries()].filter(([, p]) => p.n > 0).map(([key, p]) => ({ key, p, adding: p.n }));
     if (due.length === 0) return Promise.resolve();
     const known = this.#configAgents();
     const now = Date.now();
+    // Taken now, so a request judged while the write is under way counts each of these once (#unstored).
+    const tag = `${this.#bookId}:${++this.#flushSeq}`;
+    for (const { p, adding } of due) {
+      p.n -= adding;
+      p.inFlight += adding;
+      p.flying = tag;
+    }
+    const settle = (stored: boolean) => {
+      for (const { key, p, adding } of due) {
+        p.inFlight -= adding;
+        if (!stored) p.n += adding; // not written: the next flush takes them again
+        // Kept while its window may still count (judge reads it); a closed one stored whole goes.
+        if (stored && p.n === 0 && p.inFlight === 0 && p.window + p.perMs <= Date.now()) this.#pending.delete(key);
+      }
+    };
     const flushing = this.#store
       .update((draft) => {
         // Oldest window first: a record is rolled forward only after the counts of the windows before.
         for (const { p, adding } of [...due].sort((a, b) => a.p.window - b.p.window)) {
           if (gone(draft, p.agent, known, now)) continue;
           const id = anomalyRecordId(p.agent);
-          draft.set(id, addCounts(draft.get<AnomalyRecord>(id) ?? emptyRecord(), p.window, adding, p.perMs, p.window));
+          draft.set(id, { ...addCounts(draft.get<AnomalyRecord>(id) ?? emptyRecord(), p.window, adding, p.perMs, p.window), flushed: tag });
         }
       })
-      .then(() => {
-        for (const { key, p, adding } of due) {
-          p.n -= adding;
-          // Kept while its window may still count (judge reads it); a closed one stored whole goes.
-          if (p.n === 0 && p.window + p.perMs <= Date.now()) this.#pending.delete(key);
-        }
-      })
+      .then(
+        () => settle(true),
+        (err: unknown) => {
+          settle(false);
+          throw err;
+        },
+      )
       .finally(() => {
         this.#flushing = undefined;
       });

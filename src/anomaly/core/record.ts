@@ -28,6 +28,8 @@ export interface AnomalyRecord {
    */
   hoursTz?: string | undefined;
   burst?: BurstState | undefined;
+  /** The last flush of counts written (book.ts: a process knows its own counts are in the record read). */
+  flushed?: string | undefined;
 }
 
 export function anomalyRecordId(agent: string): string {

@@ -56,3 +56,52 @@ describe('anomaly book: counts not yet stored', () => {
     await book.close();
   });
 });
+
+/** A store that shows its first write at once but settles that write's promise only when `release` is called. */
+function slowSettlingStore() {
+  const store = memoryStore();
+  let release: () => void = () => undefined;
+  let held: Promise<void> | undefined = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const update = async <R>(change: Parameters<typeof store.update>[0]) => {
+    const result = change(store);
+    const wait = held;
+    held = undefined;
+    if (wait !== undefined) await wait;
+    return result as R;
+  };
+  return { ...store, update, release: () => release() };
+}
+
+describe('anomaly book: a flush being written', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('counts each request once while the store already shows the write and its promise has not settled', async () => {
+    const store = slowSettlingStore();
+    const book = new AnomalyBook(store, () => new Set(['bot']));
+    vi.setSystemTime(T0 + 10_000);
+    const seen = { grant: 'api', method: 'GET', host: 'api.test:443', pathClass: '/v1', hourOfWeek: undefined };
+    // 9 requests in the window: under 5 × the floor baseline of 2, so the 10th is no burst.
+    for (let i = 0; i < 9; i++) book.count('bot', SETTINGS, new Date());
+    const burst = () => book.judge('bot', seen, SETTINGS, new Date()).some((s) => s.name === 'burst');
+    expect(burst()).toBe(false);
+    const flushing = book.flush();
+    // The record read now holds the 9; the book must not add its own 9 again (18: a burst).
+    await Promise.resolve();
+    expect(store.map.has('anomaly:bot')).toBe(true);
+    expect(burst()).toBe(false);
+    store.release();
+    await flushing;
+    expect(burst()).toBe(false);
+    // And a burst is still one: 10 more in the same window.
+    for (let i = 0; i < 10; i++) book.count('bot', SETTINGS, new Date());
+    expect(burst()).toBe(true);
+    await book.close();
+  });
+});
