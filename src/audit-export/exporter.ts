@@ -11,7 +11,7 @@ import { cursorPath, readCursor, writeCursor, type Cursor } from './cursor.ts';
 import { encodeLine, wireOf } from './encode.ts';
 import { ChainFollower, headSeq } from './follower.ts';
 import type { HeaderValues } from './headers.ts';
-import { failureText, isUnsure, transportFor, type Transport } from './transports.ts';
+import { failureText, resendFrom, transportFor, type Transport } from './transports.ts';
 
 export interface ExportStatus {
   format: string;
@@ -72,8 +72,6 @@ export class TargetExporter {
   readonly #transport: Transport;
   readonly #cursorFile: string;
   #cursor: Cursor = { seq: 0, hash: '0'.repeat(64) };
-  /** The cursor before the last batch delivered: where a stream that broke after it sends again from (transports.ts). */
-  #beforeLast: Cursor | null = null;
   #status: ExportStatus;
   #stop = new AbortController();
   #running: Promise<void> | null = null;
@@ -152,7 +150,7 @@ export class TargetExporter {
         // until caught up
       }
     })()
-      .catch((err: unknown) => (isUnsure(err) ? this.#sendLastAgain() : undefined))
+      .catch((err: unknown) => this.#sendAgainFrom(resendFrom(err)))
       .catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([flush, new Promise((resolve) => (timer = setTimeout(resolve, STOP_FLUSH_MS)))]);
@@ -179,7 +177,7 @@ export class TargetExporter {
         this.#status.error = null;
         this.#status.failing_since = null;
       } catch (err) {
-        if (isUnsure(err)) await this.#sendLastAgain();
+        await this.#sendAgainFrom(resendFrom(err));
         failures++;
         this.#status.failures++;
         const error = failureText(err);
@@ -211,7 +209,10 @@ export class TargetExporter {
     if (lines.length === 0) return false;
     const wire = wireOf(this.#o.target.to);
     const before = this.#cursor;
-    await this.#transport.send(lines.map((line) => encodeLine(line, this.#o.target.format, wire, this.#o.version)));
+    await this.#transport.send(
+      lines.map((line) => encodeLine(line, this.#o.target.format, wire, this.#o.version)),
+      before,
+    );
     // Said once the batch went (a batch tried again would say it again).
     this.#checkChain(lines[0]!);
     const last = lines.at(-1)!;
@@ -222,18 +223,19 @@ export class TargetExporter {
     this.#status.sent_seq = last.seq;
     this.#status.last_success = new Date().toISOString();
     this.#status.behind = Math.max(0, this.#status.behind - lines.length);
-    this.#beforeLast = before;
     return lines.length >= max;
   }
 
-  /** The stream broke after the last batch was written: its cursor goes back before it, so the batch goes again. */
-  async #sendLastAgain(): Promise<void> {
-    const back = this.#beforeLast;
-    this.#beforeLast = null;
-    if (back === null) return;
+  /**
+   * The stream broke soon after batches were written on it: the cursor goes back before the oldest of
+   * them (the transport's mark, transports.ts), so every batch the receiver may have lost goes again.
+   */
+  async #sendAgainFrom(back: Cursor | null): Promise<void> {
+    // Never forward: a mark is a cursor this sender already passed.
+    if (back === null || back.seq >= this.#cursor.seq) return;
     this.#o.log.warn(
       { ...this.#named, from: back.seq + 1, to_seq: this.#cursor.seq },
-      'the receiver broke the connection just after a batch: sending that batch again (it may get some lines twice, by seq)',
+      'the receiver broke the connection just after a batch: sending the batches it may have lost again (it may get some lines twice, by seq)',
     );
     this.#cursor = back;
     this.#status.sent_seq = back.seq;

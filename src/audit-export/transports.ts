@@ -7,34 +7,43 @@
 // Syslog over TCP and TLS has no acknowledgement (RFC 6587): bytes the kernel took may never be read
 // by a receiver that resets. So a stream that breaks soon after a batch was written (a write that
 // fails, or a reset within BREAK_WINDOW_MS of the last write) rejects the next send
-// `unsure`: the caller sends the last batch again with it. A receiver may then get a few lines twice
-// (each has its seq and id to drop it by); it does not lose them.
+// `unsure`, carrying the mark of the OLDEST batch written on that connection within the window: the
+// caller sends again from there. Catching up writes batches back to back, so the kernel may hold
+// several unread when the receiver resets, not only the last. A receiver may then get some lines
+// twice (each has its seq and id to drop it by); it does not lose them.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { request } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
+import type { Cursor } from './cursor.ts';
 
 export interface Transport {
   /**
-   * Sends every message of the batch, in order. A rejection with `unsure: true` says the batch
-   * before this one may not have arrived either (a stream that broke after it was written).
+   * Sends every message of the batch, in order; `mark` is the cursor from before it. A rejection
+   * with `unsure: true` says batches before this one may not have arrived either (a stream that
+   * broke after they were written): its `resendFrom` is the mark of the oldest of them.
    */
-  send(messages: readonly Buffer[]): Promise<void>;
+  send(messages: readonly Buffer[], mark: Cursor): Promise<void>;
   close(): void;
 }
 
 /** A stream closed by the receiver this soon after a write may have dropped what was written. */
 const BREAK_WINDOW_MS = 5_000;
 
-/** An error after which the last batch written is sent again too. */
-function unsure(err: unknown): Error {
+/** An error after which the batches from `resendFrom` on are sent again too. */
+function unsure(err: unknown, resendFrom: Cursor): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  return Object.assign(e, { unsure: true });
+  return Object.assign(e, { unsure: true, resendFrom });
 }
 
 export function isUnsure(err: unknown): boolean {
   return (err as { unsure?: unknown } | null)?.unsure === true;
+}
+
+/** Where an `unsure` failure says to send again from: the cursor before the oldest batch that may be lost. */
+export function resendFrom(err: unknown): Cursor | null {
+  return isUnsure(err) ? ((err as { resendFrom: Cursor }).resendFrom ?? null) : null;
 }
 
 /** How long a connection or an HTTPS answer may take before the batch is tried again later. */
@@ -88,29 +97,42 @@ class StreamTransport implements Transport {
     this.#ready = ready;
   }
 
-  /** When the current connection last took a write (0: nothing written on it). */
-  #lastWrite = 0;
-  /** The receiver closed the connection soon after a write: the next send says so. */
-  #broke = false;
+  /**
+   * The batches the current connection took, oldest first, each its mark and when it was written:
+   * those within BREAK_WINDOW_MS are kept (older ones are taken as read), so a break can name the
+   * oldest that may have been lost with it.
+   */
+  #written: Array<{ mark: Cursor; at: number }> = [];
+  /** The receiver closed the connection soon after a write: the next send says so, from this mark. */
+  #broke: Cursor | null = null;
 
-  async send(messages: readonly Buffer[]): Promise<void> {
-    if (this.#broke) {
-      this.#broke = false;
-      throw unsure(Object.assign(new Error('the receiver closed the connection after the last batch'), { code: 'ECONNRESET' }));
+  async send(messages: readonly Buffer[], mark: Cursor): Promise<void> {
+    if (this.#broke !== null) {
+      const from = this.#broke;
+      this.#broke = null;
+      throw unsure(Object.assign(new Error('the receiver closed the connection after the last batch'), { code: 'ECONNRESET' }), from);
     }
     const socket = this.#socket ?? (await this.#connect());
     try {
       await new Promise<void>((resolve, reject) => {
         socket.write(Buffer.concat(messages), (err) => (err ? reject(err) : resolve()));
       });
-      this.#lastWrite = Date.now();
+      const now = Date.now();
+      this.#written = this.#written.filter((w) => now - w.at < BREAK_WINDOW_MS);
+      this.#written.push({ mark, at: now });
     } catch (err) {
-      // A write refused just after the last one went: that one may not have been read either.
-      const recent = this.#lastWrite !== 0 && Date.now() - this.#lastWrite < BREAK_WINDOW_MS;
+      // A write refused just after others went: those may not have been read either.
+      const from = this.#oldestAtRisk();
       this.#drop(socket, false);
-      this.#broke = false;
-      throw recent ? unsure(err) : err;
+      this.#broke = null;
+      throw from !== null ? unsure(err, from) : err;
     }
+  }
+
+  /** The mark of the oldest batch written on this connection within BREAK_WINDOW_MS (null: none). */
+  #oldestAtRisk(): Cursor | null {
+    const now = Date.now();
+    return this.#written.find((w) => now - w.at < BREAK_WINDOW_MS)?.mark ?? null;
   }
 
   #connect(): Promise<Socket> {
@@ -120,7 +142,7 @@ class StreamTransport implements Transport {
       socket.once(this.#ready, () => {
         clearTimeout(timer);
         this.#socket = socket;
-        this.#lastWrite = 0;
+        this.#written = [];
         // A receiver that closes or errs later: forget it, so the next batch reconnects.
         socket.on('error', () => this.#drop(socket, true));
         socket.on('close', (hadError) => this.#drop(socket, hadError));
@@ -144,14 +166,14 @@ class StreamTransport implements Transport {
     socket.destroy();
     if (this.#socket !== socket) return;
     this.#socket = null;
-    if (failed && this.#lastWrite !== 0 && Date.now() - this.#lastWrite < BREAK_WINDOW_MS) this.#broke = true;
-    this.#lastWrite = 0;
+    if (failed) this.#broke = this.#oldestAtRisk();
+    this.#written = [];
   }
 
   close(): void {
     const socket = this.#socket;
     this.#socket = null;
-    this.#lastWrite = 0;
+    this.#written = [];
     socket?.end();
   }
 }

@@ -24,11 +24,18 @@ export interface Receiver {
 /**
  * RFC 6587 3.4.1: MSG-LEN SP SYSLOG-MSG, MSG-LEN a non-zero decimal. `resetAfter`: the first
  * connection is reset once that many messages came on it (the rest of what it was sent is dropped).
+ * `holdMs`: the first connection is read only after that long (a slow receiver: a sender catching up
+ * writes several batches into the kernel before any is read).
  */
-function octetCountedReader(receiver: Receiver, resetAfter?: number): (socket: Socket) => void {
+function octetCountedReader(receiver: Receiver, resetAfter?: number, holdMs = 0): (socket: Socket) => void {
   let connections = 0;
   return (socket) => {
-    const resets = connections++ === 0 && resetAfter !== undefined;
+    const first = connections++ === 0;
+    const resets = first && resetAfter !== undefined;
+    if (first && holdMs > 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), holdMs);
+    }
     let taken = 0;
     let pending = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
@@ -80,9 +87,9 @@ function tracked(server: Server): Set<Socket> {
   return sockets;
 }
 
-export async function tcpReceiver(port = 0, options: { resetAfter?: number } = {}): Promise<Receiver> {
+export async function tcpReceiver(port = 0, options: { resetAfter?: number; holdMs?: number } = {}): Promise<Receiver> {
   const receiver: Receiver = { port: 0, messages: [], bytes: [], malformed: [], close: async () => undefined };
-  const server = createTcpServer(octetCountedReader(receiver, options.resetAfter));
+  const server = createTcpServer(octetCountedReader(receiver, options.resetAfter, options.holdMs));
   const sockets = tracked(server);
   receiver.port = await listening(server, port);
   receiver.close = closer(server, sockets);

@@ -4,7 +4,7 @@
 // while the receiver is down with a rotation in between, and an anomaly signal end to end.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { ProxyAgent, request } from 'undici';
 import { parse, stringify } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
 import { caughtUp, exportSeries, logLines, scrape, seqOf, settled, untilMetrics, untilReceived } from '../helpers/audit-export.ts';
@@ -212,7 +212,50 @@ describe('audit.export: an HTTPS receiver with a token, status, and receivers th
     const repeated = unique.filter((q) => seqs.filter((x) => x === q).length > 1);
     expect(seqs.length - unique.length).toBe(repeated.length);
     if (repeated.length > 0) expect(repeated).toEqual(repeated.map((_, i) => repeated[0]! + i));
-    expect(proxy.logs.join('')).toContain('sending that batch again');
+    expect(proxy.logs.join('')).toContain('sending the batches it may have lost again');
+  });
+
+  it('a syslog receiver that resets after taking 2 batches of a backlog of more: every batch written on the connection goes again, none lost', async () => {
+    const port = await freePort();
+    upstream = await startUpstream();
+    const config = { audit: { export: [{ format: 'syslog', to: `syslog+tcp://127.0.0.1:${port}` }] } };
+    // The target's cursor made at the log's end, then a backlog of more than 3 batches (200 lines each)
+    // written by a keyway of the home without the target: the next start catches up, batch after batch.
+    const first = await startProxy({ grants: grants(), config });
+    const home = first.home;
+    await first.stop();
+    const cursorSeq = logLines(first).at(-1)?.seq ?? 0;
+    proxy = await startProxy({ home });
+    const agent = new ProxyAgent({ uri: proxy.url, requestTls: { ca: readFileSync(proxy.bundlePath, 'utf8') } });
+    try {
+      while ((logLines(proxy).at(-1)?.seq ?? 0) - cursorSeq < 850) {
+        await Promise.all(
+          Array.from({ length: 10 }, async (_, i) => {
+            const res = await request(`https://api.example.test:${upstream!.port}/echo?i=${i}`, { dispatcher: agent });
+            await res.body.text();
+            expect(res.statusCode).toBe(200);
+          }),
+        );
+      }
+    } finally {
+      await agent.close();
+    }
+    await proxy.stop();
+    // The receiver reads nothing for a moment (the sender writes its backlog into the kernel), then
+    // resets after 2 batches' worth: what the kernel held past them is gone with the connection.
+    const tcp = await tcpReceiver(port, { resetAfter: 400, holdMs: 1_000 });
+    receivers.push(tcp);
+    proxy = await startProxy({ home, config });
+    // The receiver took 2 batches and reset; the next line written (a break is told at the next send) sends again.
+    await untilReceived(tcp, cursorSeq + 400);
+    await through(proxy, '/echo/after-reset');
+    const head = await settled(proxy, tcp);
+    const seqs = tcp.messages.map(seqOf);
+    const unique = [...new Set(seqs)].sort((a, b) => a - b);
+    expect(unique[0]).toBe(cursorSeq + 1);
+    expect(unique, 'every seq arrives').toEqual(unique.map((_, i) => cursorSeq + 1 + i));
+    expect(unique.at(-1)).toBe(head);
+    expect(proxy.logs.join('')).toContain('sending the batches it may have lost again');
   });
 
   it('a line written while the receiver is down, rotated out of the live file, then keyway restarted and a CLI line written while it was stopped: all sent once the receiver is back', async () => {

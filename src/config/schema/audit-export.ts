@@ -18,10 +18,13 @@ const SCHEMES: Record<string, readonly ExportFormat[]> = {
 /**
  * Headers an https:// receiver needs (a Splunk HEC's `Authorization: Splunk TOKEN`, a bearer): each
  * value a secret reference (env:NAME, file:PATH, as every secret of the config) and a format around
- * it, `{secret}` by default. Framing and routing headers are keyway's own and refused.
+ * it, `{secret}` by default. Only Authorization and X- names are admitted (ADMITTED_HEADER).
  */
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
-const KEYWAY_HEADERS = /^(?:host|content-type|content-length|transfer-encoding|connection|keep-alive|upgrade|te|trailer|expect|proxy-.*)$/i;
+// Default deny: what a receiver's token needs is admitted (Authorization, and X- names such as
+// X-Splunk-Request-Channel); everything else (framing, routing, Host, Cookie, keyway's own X-Keyway-*,
+// the X-Forwarded-* a receiver may trust for the client's address) is refused.
+const ADMITTED_HEADER = /^(?:authorization|x-(?!forwarded-|keyway-)[A-Za-z0-9!#$%&'*+.^_`|~-]+)$/i;
 const MAX_HEADERS = 8;
 
 const exportHeader = z.strictObject({
@@ -43,8 +46,12 @@ const exportHeaders = z.record(z.string(), exportHeader).superRefine((headers, c
   const seen = new Set<string>();
   for (const name of names) {
     if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'expected an HTTP header name' });
-    else if (KEYWAY_HEADERS.test(name))
-      ctx.addIssue({ code: 'custom', path: [name], message: `${name} is keyway's to set (framing or routing), not the config's` });
+    else if (!ADMITTED_HEADER.test(name))
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `${name} is not admitted: expected Authorization or an X- header (not X-Forwarded-*, not X-Keyway-*)`,
+      });
     else if (seen.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'named twice (header names ignore case)' });
     seen.add(name.toLowerCase());
   }

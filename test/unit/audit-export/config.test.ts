@@ -58,8 +58,24 @@ describe('audit.export headers', () => {
     expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: 'Splunk {secret}\r\nX-Evil: 1' } }))).toMatch(/printable text with \{secret\}/);
     expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: 'Splunk' } }))).toMatch(/printable text with \{secret\}/);
     expect(thrownMessage(() => hec({ Authorization: { secret: 'env:T', format: '{secret}{secret}' } }))).toMatch(/once/);
-    for (const name of ['Host', 'content-length', 'Transfer-Encoding', 'Connection', 'Proxy-Authorization'])
-      expect(thrownMessage(() => hec({ [name]: { secret: 'env:T' } }))).toMatch(/keyway's to set/);
+    // An allow-list: Authorization and X- names, never X-Forwarded-* or X-Keyway-*; the rest refused in one line.
+    for (const name of [
+      'Host',
+      'content-length',
+      'Transfer-Encoding',
+      'Connection',
+      'Proxy-Authorization',
+      'Cookie',
+      'Forwarded',
+      'Via',
+      'X-Forwarded-For',
+      'x-keyway-purpose',
+      'X-',
+      'Referer',
+    ])
+      expect(thrownMessage(() => hec({ [name]: { secret: 'env:T' } }))).toMatch(/is not admitted: expected Authorization or an X- header/);
+    for (const name of ['authorization', 'X-Splunk-Request-Channel', 'x-api-key'])
+      expect(hec({ [name]: { secret: 'env:T' } }).audit.export[0]!.headers).toHaveProperty(name);
     expect(thrownMessage(() => hec({ 'Bad Name': { secret: 'env:T' } }))).toMatch(/HTTP header name/);
     expect(thrownMessage(() => hec({ 'X-A': { secret: 'env:T' }, 'x-a': { secret: 'env:U' } }))).toMatch(/named twice/);
     expect(thrownMessage(() => hec(Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`X-H${i}`, { secret: 'env:T' }]))))).toMatch(/at most 8/);
