@@ -2,7 +2,7 @@
 // KEYWAY_CLI_BIN=release/keyway-linux-x64 makes runCli, startChildProxy and cliCommand (test/helpers)
 // run that file instead of `node src/cli/main.ts`, so each `keyway …` these suites start is the
 // executable, its children and workers included. .ci/run runs it after npm test, on the executable
-// `npm run release` built; the rest of the suite is not run twice (the time it adds: docs/install.md).
+// `npm run release` built; the rest of the suite is not run twice (the time it adds: .ci/run, docs/install.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CLI_SUITES } from './cli-suites.mjs';

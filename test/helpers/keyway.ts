@@ -19,7 +19,7 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.ur
  * KEYWAY_CLI_BIN=release/keyway-linux-x64 (`npm run release -- --only=linux-x64` builds it) runs the
  * suites that use runCli, startChildProxy and cliCommand against the single executable instead of src/ (issue 91):
  * `KEYWAY_CLI_BIN=release/keyway-linux-x64 npx vitest run test/integration/first-run.test.ts`.
- * `npm run test:cli-bin` runs the CLI suites that way (scripts/test-cli-bin.mjs; CI does after npm test).
+ * `npm run test:cli-bin` runs the CLI suites that way (scripts/cli-suites.mjs; CI does after npm test).
  */
 export const CLI_BIN = process.env['KEYWAY_CLI_BIN'] ? resolve(process.env['KEYWAY_CLI_BIN']) : undefined;
 

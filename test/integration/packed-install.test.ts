@@ -220,12 +220,15 @@ function baseEnv(node: string, home: string): Record<string, string> {
   return env;
 }
 
-/** The engines floor's Node binary, from the npm registry's `node` package through npx (as .ci/run gets it; cached after the first). */
+/**
+ * The engines floor's Node binary, from the npm registry's `node` package through npx, as .ci/run
+ * gets it: with the user's HOME, so the npx cache .ci/run filled is the one found.
+ */
 async function floorNode(): Promise<string> {
   const found = await runProcess(
     'npx',
     ['-y', '-p', `node@${ENGINES_FLOOR}`, 'node', '-p', 'process.execPath'],
-    baseEnv(process.execPath, tmpdir()),
+    baseEnv(process.execPath, process.env['HOME'] ?? tmpdir()),
     undefined,
     120_000,
   );
