@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { CLI, runProcess, startProxy, type TestProxy } from './keyway.ts';
+import { cliCommand, runProcess, startProxy, type TestProxy } from './keyway.ts';
 import { findLeak } from './leak-canary.ts';
 import { type StandinHandler, type StandinServer, type StandinWsHandler, startStandinServer } from './model-standins/server.ts';
 
@@ -132,8 +132,7 @@ export async function startAgentWorld(options: AgentWorldOptions): Promise<Agent
     async run(command, flags, env = {}, timeoutMs = 60_000) {
       const listeners = process.env['KEYWAY_LISTENERS_DIR'];
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'agent', ...flags, '--', ...command],
+        ...cliCommand(['run', '--contain', '--agent', 'agent', ...flags, '--', ...command]),
         { PATH: path, HOME: home, KEYWAY_HOME: proxy.home, ...proxy.env, ...(listeners ? { KEYWAY_LISTENERS_DIR: listeners } : {}), ...env },
         '',
         timeoutMs,

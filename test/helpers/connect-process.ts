@@ -1,7 +1,7 @@
 // `keyway connect` as a user runs it, in its own process against a test proxy's home: the tests
 // read its stderr for the consent URL (or device code) and complete the provider's side themselves.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { CLI, type TestProxy } from './keyway.ts';
+import { cliCommand, type TestProxy } from './keyway.ts';
 
 export interface RunningConnect {
   child: ChildProcess;
@@ -11,7 +11,7 @@ export interface RunningConnect {
 }
 
 export function runConnect(proxy: TestProxy, args: string[]): RunningConnect {
-  const child = spawn(process.execPath, [CLI, 'connect', ...args], {
+  const child = spawn(...cliCommand(['connect', ...args]), {
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

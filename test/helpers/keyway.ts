@@ -17,14 +17,31 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.ur
 
 /**
  * KEYWAY_CLI_BIN=release/keyway-linux-x64 (`npm run release -- --only=linux-x64` builds it) runs the
- * suites that use runCli and startChildProxy against the single executable instead of src/ (issue 91):
+ * suites that use runCli, startChildProxy and cliCommand against the single executable instead of src/ (issue 91):
  * `KEYWAY_CLI_BIN=release/keyway-linux-x64 npx vitest run test/integration/first-run.test.ts`.
+ * `npm run test:cli-bin` runs the CLI suites that way (scripts/cli-suites.mjs; CI does after npm test).
  */
 export const CLI_BIN = process.env['KEYWAY_CLI_BIN'] ? resolve(process.env['KEYWAY_CLI_BIN']) : undefined;
 
 /** The program and first arguments that run keyway's CLI `cli`: Node and the script, or an executable (no .js/.ts) alone. */
 export function cliProgram(cli: string = CLI_BIN ?? CLI): [string, ...string[]] {
   return /\.(js|ts)$/.test(cli) ? [process.execPath, cli] : [cli];
+}
+
+/**
+ * keyway's command line with `args`, as spawn and runProcess take it: [Node, [src/cli/main.ts, ...args]],
+ * or under KEYWAY_CLI_BIN [the executable, args]. A test that starts keyway itself goes through this
+ * (or runCli, startChildProxy), so the CLI suites run against the single executable unchanged.
+ */
+export function cliCommand(args: readonly string[], cli?: string): [string, string[]] {
+  const [program, ...first] = cliProgram(cli);
+  return [program, [...first, ...args]];
+}
+
+/** The same, as one line for a shell (sh -c, script -c): each word single-quoted. */
+export function cliShellLine(args: readonly string[]): string {
+  const [program, rest] = cliCommand(args);
+  return [program, ...rest].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ');
 }
 
 export interface TestGrant {

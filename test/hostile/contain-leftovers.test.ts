@@ -15,7 +15,7 @@ import { createServer as createNetServer, connect, type Server as NetServer, typ
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cliCommand, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { runnableKeyway } from '../helpers/runnable-copy.ts';
 
@@ -95,14 +95,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   async function contained(cwd: string, script: string, options: { asRoot?: boolean; home?: string } = {}) {
     const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: options.home ?? userHome, KEYWAY_HOME: home, ...proxy.env };
     if (!options.asRoot) Object.assign(env, { SUDO_UID: String(USER), SUDO_GID: String(USER) });
-    const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
-      env,
-      undefined,
-      30_000,
-      cwd,
-    );
+    const r = await runProcess(...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script]), env, undefined, 30_000, cwd);
     outputs.push(r.stdout, r.stderr);
     return r;
   }
@@ -183,8 +176,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(existsSync(join(dir, 'nested', '.git'))).toBe(false);
     // What was kept is listed for review, with why.
     const review = await runProcess(
-      process.execPath,
-      [CLI, 'contain', 'review', '--json'],
+      ...cliCommand(['contain', 'review', '--json']),
       { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home },
       undefined,
       30_000,
@@ -298,7 +290,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       `python3 -c "import socket; socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)" 2>/dev/null && echo sock_diag=yes || echo sock_diag=no;`,
       'echo granted=$(curl -sS https://api.example.test/v1/sealed)',
     ].join(' ');
-    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], {
+    const child = spawn(...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script]), {
       cwd: dir,
       env: { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, SUDO_UID: String(USER), SUDO_GID: String(USER), ...proxy.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', socket],
@@ -330,7 +322,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
       [base, /contain_refused: the working folder .* holds keyway's own/],
       [join(project('inside-git'), '.git'), /contain_refused: .* is inside a \.git folder/],
     ] as const) {
-      const r = await runProcess(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true'], env, undefined, 30_000, cwd);
+      const r = await runProcess(...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true']), env, undefined, 30_000, cwd);
       outputs.push(r.stdout, r.stderr);
       expect(r.code, cwd).toBe(2);
       expect(
@@ -347,7 +339,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
   it('a run killed before its end reached the host with nothing; review lists it, and --apply settles it as its exit would have', async () => {
     const dir = project('killed');
     const script = `echo kept > work.txt; mkdir -p sub/.git; printf '${fsmonitor('killed')}' > sub/.git/config; echo started; sleep 60`;
-    const child = spawn(process.execPath, [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script], {
+    const child = spawn(...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script]), {
       cwd: dir,
       env: { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, SUDO_UID: String(USER), SUDO_GID: String(USER), ...proxy.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -363,10 +355,10 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     await new Promise((r) => setTimeout(r, 300));
     expect(existsSync(join(dir, 'work.txt'))).toBe(false);
     const env = { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home };
-    const listed = await runProcess(process.execPath, [CLI, 'contain', 'review', '--json'], env, undefined, 30_000, dir);
+    const listed = await runProcess(...cliCommand(['contain', 'review', '--json']), env, undefined, 30_000, dir);
     const run = (JSON.parse(listed.stdout).runs as Array<{ id: string; workdir: string; state: string }>).find((r) => r.workdir === dir)!;
     expect(run.state).toBe('unfinished');
-    const applied = await runProcess(process.execPath, [CLI, 'contain', 'review', run.id, '--apply'], env, undefined, 30_000, dir);
+    const applied = await runProcess(...cliCommand(['contain', 'review', run.id, '--apply']), env, undefined, 30_000, dir);
     outputs.push(applied.stdout, applied.stderr);
     expect(applied.stdout, applied.stderr).toContain('never finished');
     expect(readFileSync(join(dir, 'work.txt'), 'utf8')).toBe('kept\n');
@@ -374,7 +366,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     expect(existsSync(join(dir, 'sub', '.git'))).toBe(false);
     outside(USER, dir, ['git', 'status']);
     expect(fired()).toEqual([]);
-    const shown = await runProcess(process.execPath, [CLI, 'contain', 'review', run.id], env, undefined, 30_000, dir);
+    const shown = await runProcess(...cliCommand(['contain', 'review', run.id]), env, undefined, 30_000, dir);
     expect(shown.stdout).toContain(`${join(dir, 'sub', '.git', 'config')}: a git repository the command made or moved`);
   });
 
@@ -471,8 +463,7 @@ describe('keyway run --contain: nothing the command leaves behind runs later (is
     ].join(' ');
     try {
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
+        ...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script]),
         {
           PATH: `${join(linkParent, 'tools')}:node_modules/.bin:${process.env['PATH'] ?? ''}`,
           HOME: userHome,

@@ -19,7 +19,7 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cliCommand, cliShellLine, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -98,8 +98,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
   /** keyway run --contain --agent bot, as uid 1000 behind sudo, from the project folder. */
   async function contained(command: string[], options: string[] = [], extraEnv: Record<string, string> = {}) {
     const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', ...options, '--', ...command],
+      ...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', ...options, '--', ...command]),
       { PATH: process.env['PATH'] ?? '', HOME: userHome, SUDO_UID: String(USER), SUDO_GID: String(USER), KEYWAY_HOME: home, ...proxy.env, ...extraEnv },
       undefined,
       30_000,
@@ -241,9 +240,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
   it("the command is not in the terminal's session: it cannot push keystrokes into the shell that started it (TIOCSTI)", async () => {
     // `script` gives keyway a terminal, as a person's shell would; the command tries to type into it.
     const inject = "python3 -c \"import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b'#'); print('tiocsti=yes')\" || echo tiocsti=no";
-    const line = [process.execPath, CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', inject]
-      .map((w) => `'${w.replaceAll("'", "'\\''")}'`)
-      .join(' ');
+    const line = cliShellLine(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', inject]);
     const r = await runProcess(
       'script',
       ['-qec', line, '/dev/null'],
@@ -268,8 +265,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
     expect(found).toEqual({ write_state: 'yes', write_base: 'no' });
     expect(statSync(join(state, 'written')).isFile()).toBe(true);
     const refused = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true'],
+      ...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'true']),
       { PATH: process.env['PATH'] ?? '', HOME: userHome, KEYWAY_HOME: home, ...proxy.env },
       undefined,
       30_000,
@@ -297,8 +293,7 @@ describe("keyway run --contain: nothing of keyway's within the agent's reach (is
         verdict('read_shadow', 'grep -q . /etc/shadow'),
       ].join(' ');
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script],
+        ...cliCommand(['run', '--contain', '--outside-home', '--agent', 'bot', '--', 'sh', '-c', script]),
         { PATH: process.env['PATH'] ?? '', HOME: rootHome, KEYWAY_HOME: home, ...proxy.env },
         undefined,
         30_000,

@@ -6,13 +6,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/clients.ts';
-import { CLI, cleanEnv, makeHome, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand, makeHome, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 /** `keyway start` in a child; resolves with its stderr once it failed, or once it said it listens. */
 function startChild(home: string): Promise<{ stderr: string; code: number | null }> {
   const env = { ...cleanEnv(), KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') };
-  const child = spawn(process.execPath, [CLI, 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+  const child = spawn(...cliCommand(['start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0']), {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });

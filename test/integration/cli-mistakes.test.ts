@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { PROVIDER_PRESETS } from '../../src/credentials/providers/presets.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, makeHome, runCli } from '../helpers/keyway.ts';
+import { cliCommand, makeHome, runCli } from '../helpers/keyway.ts';
 
 // Mistakes a person makes at the command line, each caught when it is made with a message that
 // says what to do. The real CLI runs in a child process on a temp home; no proxy is needed here.
@@ -253,7 +253,7 @@ describe('a closed output pipe', () => {
       });
     // About 2 MB: far more than a pipe holds, so the writer meets the closed pipe.
     writeFileSync(join(home, 'logs', 'audit.jsonl'), `${Array.from({ length: 8_000 }, (_, i) => line(i)).join('\n')}\n`);
-    const child = spawn(process.execPath, [CLI, 'audit', 'query'], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(...cliCommand(['audit', 'query']), { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const firstLine = await new Promise<string>((resolve, reject) => {

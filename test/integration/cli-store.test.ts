@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand, makeHome, runCli, runProcess, TEST_HOSTS } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { slack } from '../helpers/load.ts';
 import { USAGE_PREFIX } from '../../src/credentials/grant-record.ts';
@@ -175,8 +175,7 @@ describe('keyway start with the CLI beside it', () => {
 describe('keyway start refuses a store it cannot trust, and leaves it untouched', () => {
   async function startFails(home: string, env: Record<string, string>) {
     const result = await runProcess(
-      process.execPath,
-      [join(import.meta.dirname, '../../src/cli/main.ts'), 'start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'],
+      ...cliCommand(['start', '--home', home, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0']),
       env,
       undefined,
       15_000,

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { CLI, cliCommand, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { runnableKeyway } from '../helpers/runnable-copy.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -33,8 +33,7 @@ describe('keyway run --contain: a home that shows only what is named', () => {
 
   const contained = async (options: string[], script: string, cwd = project, env: Record<string, string> = {}) => {
     const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', ...options, '--', 'sh', '-c', script],
+      ...cliCommand(['run', '--contain', ...options, '--', 'sh', '-c', script]),
       { PATH: process.env['PATH'] ?? '', HOME: home, KEYWAY_HOME: proxy.home, ...proxy.env, ...env },
       undefined,
       60_000,
@@ -123,11 +122,11 @@ describe('keyway run --contain: a home that shows only what is named', () => {
 
   it('another keyway home with a keyway running on it is absent, and --allow-socket opens the socket it names, never another', async () => {
     // A second home, outside every home folder, served by a real keyway with its door open.
-    const init = await runProcess(process.execPath, [CLI, 'init'], { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: otherHome }, undefined, 60_000);
+    const init = await runProcess(...cliCommand(['init']), { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: otherHome }, undefined, 60_000);
     expect(init.code, init.stderr).toBe(0);
     writeFileSync(join(otherHome, 'config.yaml'), 'proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n');
     chmodSync(otherHome, 0o755);
-    other = spawn(process.execPath, [CLI, 'start'], { env: { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: otherHome }, stdio: 'ignore' });
+    other = spawn(...cliCommand(['start']), { env: { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: otherHome }, stdio: 'ignore' });
     const running = join(otherHome, 'data', 'running');
     const door = await waitFor(
       () => (existsSync(running) ? readdirNames(running).find((n) => n.endsWith('.sock')) : undefined),
@@ -181,14 +180,13 @@ describe('keyway run --contain: a home that shows only what is named', () => {
     chmodSync(real, 0o755);
     symlinkSync(real, join(home, 'lnk'));
     const linked = join(home, 'lnk', 'kw');
-    const init = await runProcess(process.execPath, [CLI, 'init'], { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: linked }, undefined, 60_000);
+    const init = await runProcess(...cliCommand(['init']), { PATH: process.env['PATH'] ?? '', KEYWAY_HOME: linked }, undefined, 60_000);
     expect(init.code, init.stderr).toBe(0);
     writeFileSync(join(real, 'kw', 'data', 'canary'), SECRET, { mode: 0o644 });
     execFileSync('chmod', ['-R', 'a+rX', join(real, 'kw')]);
     // keyway run --contain on that home, which starts a keyway of its own for it.
     const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--', 'sh', '-c', `cat ${real}/kw/data/canary >/dev/null 2>&1 && echo READ; ls -A ${real}/kw | wc -l`],
+      ...cliCommand(['run', '--contain', '--', 'sh', '-c', `cat ${real}/kw/data/canary >/dev/null 2>&1 && echo READ; ls -A ${real}/kw | wc -l`]),
       { PATH: process.env['PATH'] ?? '', HOME: home, KEYWAY_HOME: linked },
       undefined,
       60_000,

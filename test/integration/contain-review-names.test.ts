@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cliCommand, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { runnableKeyway } from '../helpers/runnable-copy.ts';
 
 const ESC = '\x1b';
@@ -53,7 +53,7 @@ describe('keyway contain review: the names a contained command chose', () => {
     mkdirSync(project);
     const env = { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env };
     const keyway = async (...args: string[]) => {
-      const r = await runProcess(process.execPath, [CLI, ...args], env, undefined, 30_000, project);
+      const r = await runProcess(...cliCommand(args), env, undefined, 30_000, project);
       expect(r.stdout + r.stderr, args.join(' ')).not.toContain(ESC);
       return r;
     };

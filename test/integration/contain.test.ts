@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminClient } from '../helpers/admin-api.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { CLI, cliCommand, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -83,8 +83,7 @@ describe('keyway run --contain', () => {
   async function contained(command: string[], path = process.env['PATH'] ?? '', options: string[] = [], extraEnv: Record<string, string> = {}) {
     // Run from workDir: the command's working folder, the one host folder it sees under its private /tmp.
     const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command],
+      ...cliCommand(['run', '--contain', '--agent', 'bot', ...options, '--', ...command]),
       { PATH: path, HOME: '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env, ...extraEnv },
       undefined,
       30_000,
@@ -171,8 +170,7 @@ describe('keyway run --contain', () => {
     });
     try {
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--', 'curl', '-sS', '--max-time', '5', 'https://api.example.test:8443/v1/local'],
+        ...cliCommand(['run', '--contain', '--', 'curl', '-sS', '--max-time', '5', 'https://api.example.test:8443/v1/local']),
         { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone.home, ...alone.env },
         undefined,
         30_000,
@@ -239,8 +237,7 @@ describe('keyway run --contain', () => {
     chmodSync(base, 0o755);
     const run = async (options: string[], command: string[]) => {
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'bot', ...options, '--', ...command],
+        ...cliCommand(['run', '--contain', '--agent', 'bot', ...options, '--', ...command]),
         { PATH: process.env['PATH'] ?? '', HOME: home, SUDO_UID: '1000', SUDO_GID: '1000', KEYWAY_HOME: proxy.home, ...proxy.env },
         undefined,
         30_000,
@@ -326,8 +323,7 @@ s.on('error', (e) => console.log(e.code));`;
     // No API_TOKEN or BOT_KEY in this shell: the running keyway holds them (its contain door hands them on).
     const shell = Object.fromEntries(Object.entries(proxy.env).filter(([name]) => name !== 'API_TOKEN' && name !== 'BOT_KEY'));
     const served = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--agent', 'bot', '--', 'curl', '-sS', 'https://api.example.test/v1/door'],
+      ...cliCommand(['run', '--contain', '--agent', 'bot', '--', 'curl', '-sS', 'https://api.example.test/v1/door']),
       { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: proxy.home, ...shell },
       undefined,
       30_000,
@@ -366,8 +362,7 @@ s.on('error', (e) => console.log(e.code));`;
     cpSync(proxy.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)|\/logs/.test(src.slice(proxy.home.length)) });
     try {
       const running = runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'sh', '-c', 'curl -sS https://api.example.test/v1/alone; sleep 6'],
+        ...cliCommand(['run', '--contain', '--agent', 'bot', '--', 'sh', '-c', 'curl -sS https://api.example.test/v1/alone; sleep 6']),
         { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone, ...proxy.env },
         undefined,
         30_000,
@@ -376,7 +371,7 @@ s.on('error', (e) => console.log(e.code));`;
       // Polled: the command starts once its keyway has recorded itself; `sleep 6` leaves room to look.
       let listed: { role: string; pid: number; grants: number | null } | undefined;
       for (let tries = 0; listed === undefined && tries < 20; tries++) {
-        const r = await runProcess(process.execPath, [CLI, 'status', '--json'], {
+        const r = await runProcess(...cliCommand(['status', '--json']), {
           PATH: process.env['PATH'] ?? '',
           HOME: '/tmp',
           KEYWAY_HOME: alone,
@@ -402,8 +397,7 @@ s.on('error', (e) => console.log(e.code));`;
 
   it('without --agent where agents are configured: refused up front, naming the fix (issue 48), not a bare TLS error inside', async () => {
     const r = await runProcess(
-      process.execPath,
-      [CLI, 'run', '--contain', '--', 'curl', '-sS', 'https://api.example.test/v1/no-agent'],
+      ...cliCommand(['run', '--contain', '--', 'curl', '-sS', 'https://api.example.test/v1/no-agent']),
       { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: proxy.home, ...proxy.env },
       undefined,
       30_000,
@@ -484,8 +478,7 @@ const tryTcp = (host, port, send) => new Promise((resolve) => {
     cpSync(proxy.home, alone, { recursive: true, filter: (src) => !/\/data\/(running|proxy\.json)|\/logs/.test(src.slice(proxy.home.length)) });
     try {
       const r = await runProcess(
-        process.execPath,
-        [CLI, 'run', '--contain', '--agent', 'bot', '--', 'touch', 'ran'],
+        ...cliCommand(['run', '--contain', '--agent', 'bot', '--', 'touch', 'ran']),
         { PATH: process.env['PATH'] ?? '', HOME: '/tmp', KEYWAY_HOME: alone, ...proxy.env, KEYWAY_MASTER_KEY: randomBytes(32).toString('base64') },
         undefined,
         30_000,

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitRunArgs } from '../../src/cli/commands/env.ts';
 import { userPath } from '../../src/cli/user-node.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, makeHome, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cliShellLine, makeHome, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 // `keyway env` and `keyway run` as a user meets them: a real token already in the shell, a home
@@ -35,7 +35,7 @@ afterAll(async () => {
 describe('keyway env', () => {
   it('keeps a variable already set in the shell instead of printing a placeholder over it', async () => {
     // What the user types: eval "$(keyway env)" in a shell that has its own GITHUB_TOKEN.
-    const script = `eval "$("${process.execPath}" "${CLI}" env)"; printf '%s|%s|%s' "$GITHUB_TOKEN" "$GH_TOKEN" "$HTTPS_PROXY"`;
+    const script = `eval "$(${cliShellLine(['env'])})"; printf '%s|%s|%s' "$GITHUB_TOKEN" "$GH_TOKEN" "$HTTPS_PROXY"`;
     const r = await runProcess('bash', ['-c', script], {
       PATH: SYSTEM_PATH,
       HOME: proxy.home,

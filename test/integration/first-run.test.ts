@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
-import { CLI_BIN, cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+import { startChildProxy } from '../helpers/child-proxy.ts';
+import { cleanEnv, CLI_BIN, cliCommand, cliShellLine, makeHome, runCli } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { formatLogLine } from '../../src/log/pretty.ts';
@@ -51,9 +51,7 @@ describe('first run', () => {
   it('on a terminal, start prints the banner and human log lines', async () => {
     const home = makeHome();
     const port = await freePort();
-    const command = [process.execPath, SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0']
-      .map((a) => `'${a}'`)
-      .join(' ');
+    const command = cliShellLine(['start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0']);
     // util-linux script(1) runs the command on a pseudo-terminal: stdout and stderr are a TTY.
     const child = spawn('script', ['-qfec', command, '/dev/null'], { env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
@@ -97,11 +95,10 @@ describe('first run', () => {
     it(`keeps serving when whoever read its output goes away (keyway start --log-format ${format} 2>&1 | head -1)`, async () => {
       const home = makeHome();
       const port = await freePort();
-      const child = spawn(
-        process.execPath,
-        [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', format],
-        { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const child = spawn(...cliCommand(['start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', format]), {
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let exited: number | null | undefined;
       child.on('exit', (code) => (exited = code));
       try {
@@ -133,11 +130,10 @@ describe('first run', () => {
   it('--log-format pretty off a terminal gives human lines; an unknown format is a usage error', async () => {
     const home = makeHome();
     const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [SRC_CLI, 'start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', 'pretty'],
-      { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(...cliCommand(['start', '--home', home, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-format', 'pretty']), {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     try {

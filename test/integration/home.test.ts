@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, cleanEnv } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand } from '../helpers/keyway.ts';
 
 // keyway's home is --home, else KEYWAY_HOME, else ~/.keyway: never the working folder. Before, `cd
 // sub && keyway ca` silently made a second CA in sub/certs. And a command that only reads makes
@@ -18,7 +18,7 @@ interface Result {
 /** The real CLI from a given working folder, with exactly this environment. */
 function cliIn(cwd: string, args: string[], env: Record<string, string>): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(...cliCommand(args), { cwd, env, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
       resolve({ code, stdout, stderr });
     });

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { SRC_CLI, startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
+import { startChildProxy, type ChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { cleanEnv, makeHome } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand, makeHome } from '../helpers/keyway.ts';
 import { freePort } from '../helpers/ports.ts';
 import { openConnect, openTunnel } from '../helpers/raw-http.ts';
 import { openSlow } from '../helpers/slow-client.ts';
@@ -44,7 +44,7 @@ function newEnv(): Record<string, string> {
 /** `keyway start` expected to fail: its exit code, its stderr, and how long it took. */
 function failedStart(home: string, env: Record<string, string>, args: string[]): Promise<{ code: number | null; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, [SRC_CLI, 'start', '--home', home, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...cliCommand(['start', '--home', home, ...args]), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   child.stdout.resume();

@@ -19,7 +19,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/credentials/store/index.ts';
 import { OWED_LINE_PREFIX } from '../../src/credentials/store/change-rider.ts';
 import { CANARY } from '../helpers/fixtures.ts';
-import { CLI, cleanEnv, makeHome, runCli } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand, makeHome, runCli } from '../helpers/keyway.ts';
 import { runKilled } from '../helpers/run-killed.ts';
 
 interface Line {
@@ -53,7 +53,7 @@ async function killAfterStoreWrite(home: string, env: Record<string, string>, se
   const storePath = join(home, 'data', 'store.json');
   const lockDir = `${join(home, 'logs', 'audit.jsonl')}.lock`;
   const before = statSync(storePath).ino;
-  const child = spawn(process.execPath, [CLI, 'secrets', 'set', 'gh', '--stdin', '--home', home], { env, stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(...cliCommand(['secrets', 'set', 'gh', '--stdin', '--home', home]), { env, stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   let locked = false;

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { SRC_CLI, startChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, cleanEnv, makeHome, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
+import { cleanEnv, cliCommand, makeHome, startProxy, TEST_HOSTS, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { adminClient } from '../helpers/admin-api.ts';
 import { openEventStream } from '../helpers/event-stream.ts';
@@ -192,7 +192,7 @@ describe('audit lines in PostgreSQL (audit.sink: postgres)', () => {
 
     // tail --follow: a line committed by either replica after it started is printed, and nothing older.
     const spawnedAt = Date.now();
-    const follower = spawn(process.execPath, [CLI, 'audit', 'tail', '-n', '0', '--follow', '--json'], {
+    const follower = spawn(...cliCommand(['audit', 'tail', '-n', '0', '--follow', '--json']), {
       env: { PATH: process.env['PATH'] ?? '', HOME: a.home, KEYWAY_HOME: a.home, ...a.env, ...env() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

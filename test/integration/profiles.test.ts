@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
-import { CLI, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
+import { cliCommand, runCli, runProcess, startProxy, type TestProxy } from '../helpers/keyway.ts';
 import { findLeak } from '../helpers/leak-canary.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -94,8 +94,7 @@ curl -sS -H "Authorization: Bearer $PROBE_API_KEY" https://api.example.test/v1/p
 
   async function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {
     const r = await runProcess(
-      process.execPath,
-      [CLI, ...args],
+      ...cliCommand(args),
       { PATH: `${bin}:${process.env['PATH'] ?? ''}`, HOME: process.env['HOME'] ?? '/tmp', KEYWAY_HOME: proxy.home, ...env },
       undefined,
       30_000,

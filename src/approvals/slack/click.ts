@@ -12,7 +12,7 @@ import { APPROVAL_ID } from '../record.ts';
 // Everything else (other views, shortcuts, other buttons, several actions, a value of another
 // form) is refused with a reason and changes nothing. Whether the clicker is a mapped approver, the
 // message the one keyway posted for that approval, and the hash the held body's, is the room's to
-// check (room.ts), against the store.
+// check (clicks.ts), against the store.
 
 export const ACTIONS = { once: 'keyway.approve_once', window: 'keyway.approve_window', deny: 'keyway.deny' } as const;
 export type ClickAction = keyof typeof ACTIONS;

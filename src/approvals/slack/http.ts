@@ -8,7 +8,7 @@ import { checkSlackSignature } from './signature.ts';
 //   - X-Slack-Signature is the v0 HMAC of the timestamp and the exact raw body, and the timestamp
 //     is within 5 minutes (signature.ts): a forged, altered or stale callback gets 401;
 //   - the body is `payload=<JSON>` and nothing else: anything more or less gets 400;
-// then the answer is 200 at once and the room takes the click in the background (room.ts: once per
+// then the answer is 200 at once and the room takes the click in the background (clicks.ts: once per
 // payload, mapped approvers only, bound to the approval's message and body), as Socket Mode acks
 // first: Slack waits 3 s for the answer and a modal's trigger_id expires with it, while the click
 // takes the store's lock, views.open, postEphemeral and a posting scan (Slack calls of up to 10 s

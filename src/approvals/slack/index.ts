@@ -4,7 +4,8 @@ import { readSecretRef } from '../../config/secret-ref.ts';
 import { type Dispatcher, webSocketClass } from '../../net/undici.ts';
 import type { ApprovalDesk } from '../desk.ts';
 import { answerInteractivity, type InteractivityAnswer } from './http.ts';
-import { type RoomOptions, roomSettings, SlackRoom } from './room.ts';
+import { roomSettings } from './posting.ts';
+import { type RoomOptions, SlackRoom } from './room.ts';
 import { type SocketMode, startSocketMode } from './socket.ts';
 import { slackWebApi } from './web-api.ts';
 

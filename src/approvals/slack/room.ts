@@ -1,65 +1,32 @@
 import type { Logger } from 'pino';
+import type { AuditEvent } from '../../audit/event.ts';
 import type { StoreDraft } from '../../credentials/store/draft.ts';
 import type { DecisionAsked, DecisionResult } from '../decide.ts';
 import { APPROVAL_PREFIX, type ApprovalRecord, effectiveState } from '../record.ts';
-import { type AdmittedClick, DENY_VIEW, denyMetadata, readClick } from './click.ts';
-import { ALERT_PREFIX, ALERT_TTL_MS, type SlackAlertRecord } from './alerts.ts';
+import { alertsWaiting, postWaitingAlerts } from './alert-posts.ts';
+import { SlackClicks } from './clicks.ts';
 import { claimSummary, type FloodCount, shownCount, summaryDone, summaryFailed, summaryPosted, takePostSlot } from './flood.ts';
-import { alertMessage, bodyBinding, endedMessage, pendingMessage, summaryMessage } from './message.ts';
-import { SeenClicks } from './seen.ts';
-import type { SlackWebApi } from './web-api.ts';
+import { endedMessage, pendingMessage, summaryMessage } from './message.ts';
+import { type RoomPosting, type RoomSettings, type RoomStore, SLACK_PREFIX, type SlackMessageRecord, STALE_CLAIM_MS, slackRecordId } from './posting.ts';
 import { type CallbackVia, type RefusedCallback, RefusedCallbackLines, refusedCallbackEvent } from './refused.ts';
-import type { AuditEvent } from '../../audit/event.ts';
-import type { AuditCode } from '../../errors/index.ts';
+import type { SlackWebApi } from './web-api.ts';
 
 // The approvals' Slack room: each pending approval posted once to the channel, its message updated
 // in place when it ends (a click here, an answer on the dashboard or the CLI, an expiry), and the
-// clicks (by Socket Mode or HTTP interactivity, both read by click.ts) turned into the desk's
-// decisions. Which process posts is settled in the store: a `slack-message:<approval id>` record is
-// claimed under the store's lock before posting, so one replica (or one worker's primary) posts an
-// approval, and any of them can update it or take its clicks.
-//
-// A click is taken only when, on top of what click.ts admits:
-//   - its payload was not seen before (a replay, or a redelivered envelope, does nothing);
-//   - the clicker's Slack user id is in approvals.slack.approvers (others get an ephemeral refusal);
-//   - it is on the message keyway posted for that approval (the channel and ts of its record);
-//   - the button's body hash is the held request's: a yes is bound to that request's id and body;
-//   - the approval is still pending (a double click finds it decided: nothing more happens).
-// Every refusal is an audit line (refused.ts), bounded against a flood of forged callbacks.
-// The minute's bound on posts and the one summary message are store records too (flood.ts), so
-// replicas share them; anomaly alerts (alerts.ts) wait in the store and are posted, without
-// buttons, within the same bound.
+// clicks (clicks.ts) turned into the desk's decisions. Which process posts is settled in the store:
+// a `slack-message:<approval id>` record (posting.ts) is claimed under the store's lock before
+// posting, so one replica (or one worker's primary) posts an approval, and any of them can update it
+// or take its clicks. Every refused callback is an audit line (refused.ts), bounded against a flood
+// of forged callbacks. The minute's bound on posts and the one summary message are store records too
+// (flood.ts), so replicas share them; anomaly alerts (alerts.ts) wait in the store and are posted
+// (alert-posts.ts), without buttons, within the same bound.
 // Slack down: nothing is posted, the holds wait or expire as their rules say; nothing is approved.
-
-export const SLACK_PREFIX = 'slack-message:';
-const slackRecordId = (approvalId: string) => `${SLACK_PREFIX}${approvalId}`;
-
-/** Where an approval's message is, and what it last showed. */
-export interface SlackMessageRecord {
-  approval: string;
-  /** Set once posted; absent while a process is posting it. */
-  channel?: string | undefined;
-  ts?: string | undefined;
-  claimed_at: string;
-  /** The approval's state the message shows (`pending` until updated). */
-  shows: string;
-}
-
-export interface RoomSettings {
-  channel: string;
-  approvers: Readonly<Record<string, string>>;
-  max_messages_per_minute: number;
-}
 
 export interface RoomOptions {
   settings: () => RoomSettings | undefined;
   botToken: () => string;
   api: SlackWebApi;
-  store: {
-    get<T>(id: string): T | undefined;
-    entries<T>(prefix: string): Array<[string, T]>;
-    update<R>(fn: (draft: StoreDraft) => R | Promise<R>): Promise<R>;
-  };
+  store: RoomStore;
   desk: { get(id: string): ApprovalRecord | undefined; decide(id: string, asked: DecisionAsked): Promise<DecisionResult> };
   logger: Logger;
   now: () => Date;
@@ -67,15 +34,14 @@ export interface RoomOptions {
   audit?: { write(event: AuditEvent): Promise<void> } | undefined;
 }
 
-/** A claim not turned into a message this long (the process posting it died): claimable again. */
-const STALE_CLAIM_MS = 60_000;
 /** After Slack failed, no new post for this long (holds go on waiting meanwhile). */
 const PAUSE_AFTER_FAILURE_MS = 5_000;
 const SCAN_MS = 1_000;
 
 export class SlackRoom {
   readonly #o: RoomOptions;
-  readonly #seen = new SeenClicks();
+  readonly #clicks: SlackClicks;
+  readonly #posting: RoomPosting;
   readonly #refusedLines: RefusedCallbackLines | undefined;
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
@@ -86,6 +52,15 @@ export class SlackRoom {
     this.#o = options;
     const audit = options.audit;
     this.#refusedLines = audit === undefined ? undefined : new RefusedCallbackLines((event) => audit.write(event), options.now);
+    this.#clicks = new SlackClicks(options, this);
+    this.#posting = {
+      api: options.api,
+      botToken: options.botToken,
+      store: options.store,
+      logger: options.logger,
+      pause: () => this.#pause(),
+      paused: (now) => this.#paused(now),
+    };
   }
 
   start(): void {
@@ -147,17 +122,8 @@ export class SlackRoom {
         await this.#update(record, message, state);
       }
     }
-    for (const [, alert] of this.#o.store.entries<SlackAlertRecord>(ALERT_PREFIX).sort(([, a], [, b]) => a.at.localeCompare(b.at))) {
-      if (Date.parse(alert.at) + ALERT_TTL_MS <= now.getTime()) {
-        await this.#o.store.update((draft) => void draft.delete(`${ALERT_PREFIX}${alert.id}`));
-        continue;
-      }
-      if (alert.claimed_at !== undefined && alert.claimed_at + STALE_CLAIM_MS > now.getTime()) continue;
-      if (full || this.#paused(now) || (await this.#postAlert(alert, settings, now)) === 'full') {
-        full = true;
-        unposted.alerts++;
-      }
-    }
+    const alerts = await postWaitingAlerts(this.#posting, settings, now, full);
+    unposted.alerts = alerts.unposted;
     if (!this.#paused(now)) await this.#summarise(unposted, settings);
     await this.#prune(messages, new Set(approvals.map((r) => r.id)));
   }
@@ -192,32 +158,6 @@ export class SlackRoom {
         { approval: record.id, err: { message: (err as Error).message } },
         'Slack approvals: could not post; the request waits as its rule says',
       );
-      return 'failed';
-    }
-  }
-
-  /** An anomaly alert (alerts.ts): claimed with a place in the minute, posted without buttons, then let go. */
-  async #postAlert(alert: SlackAlertRecord, settings: RoomSettings, now: Date): Promise<'posted' | 'taken' | 'full' | 'failed'> {
-    const id = `${ALERT_PREFIX}${alert.id}`;
-    const claimed = await this.#o.store.update((draft) => {
-      const current = draft.get<SlackAlertRecord>(id);
-      if (current === undefined || (current.claimed_at !== undefined && current.claimed_at + STALE_CLAIM_MS > now.getTime())) return 'taken';
-      if (!takePostSlot(draft, now.getTime(), settings.max_messages_per_minute)) return 'full';
-      draft.set(id, { ...current, claimed_at: now.getTime() } satisfies SlackAlertRecord);
-      return 'claimed';
-    });
-    if (claimed !== 'claimed') return claimed;
-    try {
-      await this.#o.api.call('chat.postMessage', this.#o.botToken(), { channel: settings.channel, ...alertMessage(alert) });
-      await this.#o.store.update((draft) => void draft.delete(id));
-      return 'posted';
-    } catch (err) {
-      this.#pause();
-      await this.#o.store.update((draft) => {
-        const current = draft.get<SlackAlertRecord>(id);
-        if (current !== undefined) draft.set(id, { ...current, claimed_at: undefined });
-      });
-      this.#o.logger.warn({ agent: alert.agent, err: { message: (err as Error).message } }, 'Slack approvals: could not post an anomaly alert; retrying');
       return 'failed';
     }
   }
@@ -286,111 +226,16 @@ export class SlackRoom {
   }
 
   /**
-   * A callback's payload, from Socket Mode or HTTP interactivity (already verified as Slack's).
-   * Returns why it was refused, or undefined when taken. Each refusal (a replay included) is an
-   * audit line (refused.ts), and the clicker is told why in an ephemeral message where they can be.
+   * A callback's payload, from Socket Mode or HTTP interactivity (already verified as Slack's),
+   * taken by clicks.ts. Returns why it was refused, or undefined when taken.
    */
-  async click(payload: unknown, via: CallbackVia = { kind: 'socket' }): Promise<string | undefined> {
-    const settings = this.#o.settings();
-    if (settings === undefined) return 'Slack approvals are not configured';
-    const read = readClick(payload, settings.channel);
-    if (!read.ok) {
-      this.#o.logger.warn({ slack_user: read.user, reason: read.reason }, 'Slack approvals: a callback was refused');
-      this.refused({ code: 'bad_request', reason: read.reason, user: read.user }, via);
-      return read.reason;
-    }
-    const click = read.click;
-    const audited = (code: AuditCode, reason: string) => this.refused({ code, reason, user: click.user, approval: click.approvalId }, via);
-    if (!this.#seen.first(click.key, this.#o.now().getTime())) {
-      audited('conflict', 'a payload already answered (a replay, or a redelivered envelope)');
-      return 'a payload already answered';
-    }
-    const name = settings.approvers[click.user];
-    if (name === undefined) {
-      audited('admin_auth_failed', `Slack user ${click.user} is not one of approvals.slack.approvers`);
-      await this.#refuse(click, 'you are not one of keyway’s approvers (approvals.slack.approvers): nothing was decided');
-      return 'not a mapped approver';
-    }
-    await this.#postingDone(click.approvalId);
-    const refusal = this.#bound(click);
-    if (refusal !== undefined) {
-      audited(refusal.startsWith('no approval') ? 'not_found' : 'conflict', refusal);
-      await this.#refuse(click, `${refusal}: nothing was decided`);
-      return refusal;
-    }
-    if (click.action === 'deny' && click.reason === undefined && click.trigger !== undefined && (await this.#askReason(click))) return undefined;
-    const typed = click.reason?.trim();
-    const result = await this.#o.desk.decide(click.approvalId, {
-      approve: click.action !== 'deny',
-      once: click.action === 'once',
-      ...(click.action === 'deny' ? { reason: typed ? typed : `denied in Slack by ${name}` } : {}),
-      by: `slack:${name}`,
-      now: this.#o.now(),
-    });
-    if (!result.ok) {
-      audited(result.code === 'usage' ? 'bad_request' : result.code, result.message);
-      await this.#refuse(click, result.message);
-      return result.message;
-    }
-    this.storeChanged();
-    return undefined;
+  click(payload: unknown, via: CallbackVia = { kind: 'socket' }): Promise<string | undefined> {
+    return this.#clicks.click(payload, via);
   }
 
   /** A refused callback's audit line (refused.ts): written in the background; a failed write is the writer's to report. */
   refused(refused: RefusedCallback, via: CallbackVia): void {
     this.#refusedLines?.add(refusedCallbackEvent(refused, via, this.#o.now()));
-  }
-
-  /**
-   * A click can come as soon as Slack shows the message, before its poster wrote where it is: wait
-   * for the posting (ours, or another replica's) to be written, a little.
-   */
-  async #postingDone(approvalId: string): Promise<void> {
-    for (let i = 0; i < 10; i++) {
-      const message = this.#o.store.get<SlackMessageRecord>(slackRecordId(approvalId));
-      if (message === undefined || message.ts !== undefined) return;
-      await this.settled();
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
-  /**
-   * Deny asks for a reason first, in a modal that carries the click's approval, body hash and
-   * message; its submission is the decision (and is admitted as a click is). A modal Slack will not
-   * open (an expired trigger, Slack down) leaves nothing half-done: the Deny is taken without one.
-   */
-  async #askReason(click: AdmittedClick): Promise<boolean> {
-    if (this.#o.desk.get(click.approvalId)?.state !== 'pending') return false;
-    try {
-      await this.#o.api.call('views.open', this.#o.botToken(), { trigger_id: click.trigger, view: denyView(click) });
-      return true;
-    } catch (err) {
-      this.#o.logger.warn(
-        { approval: click.approvalId, err: { message: (err as Error).message } },
-        'Slack approvals: the Deny modal did not open; denied without a reason',
-      );
-      return false;
-    }
-  }
-
-  /** Whether the click is on keyway's message for that approval, with the held body's hash. */
-  #bound(click: AdmittedClick): string | undefined {
-    const message = this.#o.store.get<SlackMessageRecord>(slackRecordId(click.approvalId));
-    if (message?.ts !== click.messageTs || message.channel !== click.channel) return 'that button is not on keyway’s message for this approval';
-    const record = this.#o.desk.get(click.approvalId);
-    if (record === undefined) return `no approval ${click.approvalId}`;
-    if (bodyBinding(record) !== click.bodySha256) return 'that button was for another body';
-    if (click.action === 'window' && record.window_ms === 0) return 'the rule gives no window: approve once';
-    return undefined;
-  }
-
-  async #refuse(click: AdmittedClick, text: string): Promise<void> {
-    this.#o.logger.warn({ slack_user: click.user, approval: click.approvalId, reason: text }, 'Slack approvals: a click was refused');
-    try {
-      await this.#o.api.call('chat.postEphemeral', this.#o.botToken(), { channel: click.channel, user: click.user, text: `keyway: ${text}` });
-    } catch (err) {
-      this.#o.logger.warn({ err: { message: (err as Error).message } }, 'Slack approvals: could not send a refusal');
-    }
   }
 }
 
@@ -403,42 +248,7 @@ function waitingUnposted(draft: StoreDraft, now: Date): FloodCount {
     const message = messages.get(record.id);
     if (message === undefined || (message.ts === undefined && Date.parse(message.claimed_at) + STALE_CLAIM_MS < now.getTime())) approvals++;
   }
-  let alerts = 0;
-  for (const [, alert] of draft.entries<SlackAlertRecord>(ALERT_PREFIX)) {
-    if (Date.parse(alert.at) + ALERT_TTL_MS <= now.getTime()) continue;
-    if (alert.claimed_at === undefined || alert.claimed_at + STALE_CLAIM_MS <= now.getTime()) alerts++;
-  }
-  return { approvals, alerts };
-}
-
-/** The approvals channel, approvers and bound, from approvals.slack. */
-export function roomSettings(
-  slack: { channel: string; approvers: Record<string, string>; max_messages_per_minute: number } | undefined,
-): RoomSettings | undefined {
-  return slack === undefined ? undefined : { channel: slack.channel, approvers: slack.approvers, max_messages_per_minute: slack.max_messages_per_minute };
-}
-
-/** The Deny modal: a reason, optional, that the agent is told (the desk keeps 200 characters of one line). */
-function denyView(click: AdmittedClick): Record<string, unknown> {
-  const text = (t: string) => ({ type: 'plain_text', text: t });
-  return {
-    type: 'modal',
-    callback_id: DENY_VIEW,
-    private_metadata: denyMetadata(click),
-    title: text('Deny the request'),
-    submit: text('Deny'),
-    close: text('Cancel'),
-    blocks: [
-      { type: 'section', text: text(`Approval ${click.approvalId}`) },
-      {
-        type: 'input',
-        block_id: 'reason',
-        optional: true,
-        label: text('Reason (the agent is told)'),
-        element: { type: 'plain_text_input', action_id: 'reason', max_length: 200 },
-      },
-    ],
-  };
+  return { approvals, alerts: alertsWaiting(draft, now) };
 }
 
 function shownState(state: ApprovalRecord['state']): ApprovalRecord['state'] {

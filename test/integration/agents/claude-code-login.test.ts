@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_BIN, type AgentWorld, builtinProfile, startAgentWorld } from '../../helpers/agent-world.ts';
 import { CANARY } from '../../helpers/fixtures.ts';
-import { CLI, runProcess } from '../../helpers/keyway.ts';
+import { cliCommand, cliShellLine, runProcess } from '../../helpers/keyway.ts';
 import { anthropicHandler } from '../../helpers/model-standins/anthropic.ts';
 import { tokenEndpoint } from '../../helpers/model-standins/token-endpoint.ts';
 import { waitFor } from '../../helpers/wait.ts';
@@ -80,14 +80,14 @@ describe('keyway connect claude-code --login cut short at the real CLI’s promp
     };
   };
   const keyway = async (args: string[]) => {
-    const r = await runProcess(process.execPath, [CLI, ...args], userEnv(), '', RUN_MS, world.work);
+    const r = await runProcess(...cliCommand(args), userEnv(), '', RUN_MS, world.work);
     world.outputs.push(r.stdout, r.stderr);
     return r;
   };
 
   /** `keyway connect claude-code --login` on a pseudo-terminal, its screen kept as it comes. */
   function connectOnTerminal(): { child: ChildProcess; screen: () => string } {
-    const words = [process.execPath, CLI, 'connect', 'claude-code', '--login', '--agent', 'agent'].map((w) => `'${w}'`).join(' ');
+    const words = cliShellLine(['connect', 'claude-code', '--login', '--agent', 'agent']);
     // `exec`: script's child is keyway connect itself, so a test can signal it.
     const child = spawn('script', ['-qfec', `exec ${words}`, '/dev/null'], { env: userEnv(), cwd: world.work, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
