@@ -177,7 +177,14 @@ export class TargetExporter {
         this.#status.error = null;
         this.#status.failing_since = null;
       } catch (err) {
-        await this.#sendAgainFrom(resendFrom(err));
+        // Caught: a cursor that cannot be written (disk full, EACCES) must not end the loop with a
+        // rejection nobody handles until stop. The cursor in memory has gone back: the batches go again.
+        await this.#sendAgainFrom(resendFrom(err)).catch((cursorErr: unknown) =>
+          this.#o.log.warn(
+            { ...this.#named, error: failureText(cursorErr) },
+            'audit export could not write its cursor after going back; sending again from memory',
+          ),
+        );
         failures++;
         this.#status.failures++;
         const error = failureText(err);
@@ -206,7 +213,11 @@ export class TargetExporter {
       this.#follower.forget();
       lines = await this.#follower.read(this.#cursor.seq, max);
     }
-    if (lines.length === 0) return false;
+    if (lines.length === 0) {
+      // Idle: a stream that broke just after the last batches says so now (they go again at once).
+      this.#transport.checkBroken?.();
+      return false;
+    }
     const wire = wireOf(this.#o.target.to);
     const before = this.#cursor;
     await this.#transport.send(

@@ -25,6 +25,11 @@ export interface Transport {
    * broke after they were written): its `resendFrom` is the mark of the oldest of them.
    */
   send(messages: readonly Buffer[], mark: Cursor): Promise<void>;
+  /**
+   * With nothing new to send: throws as `send` would when the stream broke soon after its last
+   * writes, so what it may have lost goes again now, not when the next line is written.
+   */
+  checkBroken?(): void;
   close(): void;
 }
 
@@ -106,12 +111,15 @@ class StreamTransport implements Transport {
   /** The receiver closed the connection soon after a write: the next send says so, from this mark. */
   #broke: Cursor | null = null;
 
+  checkBroken(): void {
+    if (this.#broke === null) return;
+    const from = this.#broke;
+    this.#broke = null;
+    throw unsure(Object.assign(new Error('the receiver closed the connection after the last batch'), { code: 'ECONNRESET' }), from);
+  }
+
   async send(messages: readonly Buffer[], mark: Cursor): Promise<void> {
-    if (this.#broke !== null) {
-      const from = this.#broke;
-      this.#broke = null;
-      throw unsure(Object.assign(new Error('the receiver closed the connection after the last batch'), { code: 'ECONNRESET' }), from);
-    }
+    this.checkBroken();
     const socket = this.#socket ?? (await this.#connect());
     try {
       await new Promise<void>((resolve, reject) => {

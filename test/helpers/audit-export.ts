@@ -19,8 +19,21 @@ export function seqOf(message: string): number {
 /** The live log, every line as written (readAudit folds a write-ahead line into its outcome; the export sends both). */
 export function logLines(p: TestProxy): AuditLine[] {
   const out: AuditLine[] = [];
-  for (const text of readFileSync(p.auditPath, 'utf8').split('\n')) if (text !== '') out.push(JSON.parse(text) as AuditLine);
+  for (const text of liveLog(p.auditPath).split('\n')) if (text !== '') out.push(JSON.parse(text) as AuditLine);
   return out;
+}
+
+/** The live audit file; read again for a moment while a rotation has renamed it and not yet made the next. */
+function liveLog(path: string): string {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let tries = 0; ; tries++) {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || tries >= 100) throw err;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
 }
 
 export async function scrape(p: TestProxy): Promise<Map<string, number>> {
