@@ -130,7 +130,10 @@ async function startOnce(options: ChildOptions, port: number): Promise<ChildProx
 function isKeyway(pid: number, cli: string): boolean {
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return cliProgram(cli).every((word) => argv.includes(word));
+    // The program itself (Node, or the single executable) first: a wrapper (dbus-run-session, sh -c)
+    // names keyway's words among its own arguments, and is not keyway.
+    const [program, ...rest] = cliProgram(cli);
+    return argv[0] === program && rest.every((word) => argv.includes(word));
   } catch {
     return false; // gone, or no /proc: the group is told
   }
