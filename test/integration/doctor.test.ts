@@ -1,5 +1,6 @@
 import { chmodSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findPythonWithRequests, freePort } from '../helpers/clients.ts';
 import { CANARY } from '../helpers/fixtures.ts';
@@ -121,6 +122,7 @@ describe('keyway doctor on a healthy setup', () => {
     const scrape = async () => parseMetrics((await admin.call('GET', '/metrics')).text);
     const refused = async () => (JSON.parse((await proxy.cli(['status', '--json'])).stdout) as { refused: number }).refused;
     const [metricsBefore, refusedBefore] = [await scrape(), await refused()];
+    const selfChecksBefore = proxy.auditLines().filter((l) => l['host'] === 'keyway.internal').length;
     const r = await proxy.cli(['doctor', '--json']);
     const result = JSON.parse(r.stdout) as { ok: boolean; checks: Check[] };
     expect(byName(result.checks, 'keyway answers through the proxy (keyway.internal)')).toMatchObject({
@@ -130,12 +132,21 @@ describe('keyway doctor on a healthy setup', () => {
     for (const name of CLIENT_CHECKS) expect(byName(result.checks, name), name).toMatchObject({ status: 'ok' });
     expect(r.code, r.stdout).toBe(0);
     expect(upstream.seen.length).toBe(seenBefore); // keyway answered itself: nothing was forwarded
-    const selfChecks = proxy.auditLines().filter((l) => l['host'] === 'keyway.internal');
-    expect(selfChecks.length).toBeGreaterThan(0);
-    expect(selfChecks.every((l) => l['decision'] === 'self_check' && l['code'] === 'self_check' && l['grant'] === null)).toBe(true);
     // A self-check is not a refusal: not counted as one in /metrics, `keyway status` or the overview.
     const metricsAfter = await scrape();
-    expect(delta(metricsBefore, metricsAfter, 'keyway_requests_total', { decision: 'self_check', code: 'self_check' })).toBe(selfChecks.length);
+    const counted = delta(metricsBefore, metricsAfter, 'keyway_requests_total', { decision: 'self_check', code: 'self_check' });
+    expect(counted).toBeGreaterThan(0);
+    // The line is committed when keyway's answer closes, which can be after doctor has read it and
+    // exited; the file may show it a moment after /metrics counted it.
+    const selfCheckLines = () =>
+      proxy
+        .auditLines()
+        .filter((l) => l['host'] === 'keyway.internal')
+        .slice(selfChecksBefore);
+    for (const deadline = Date.now() + 5_000; selfCheckLines().length < counted && Date.now() < deadline; ) await sleep(50);
+    const selfChecks = selfCheckLines();
+    expect(selfChecks.length).toBe(counted);
+    expect(selfChecks.every((l) => l['decision'] === 'self_check' && l['code'] === 'self_check' && l['grant'] === null)).toBe(true);
     expect(delta(metricsBefore, metricsAfter, 'keyway_requests_total', { decision: 'deny', code: 'self_check' })).toBe(0);
     expect(await refused()).toBe(refusedBefore);
     const overview = (await admin.call('GET', '/api/overview')).text;
