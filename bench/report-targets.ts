@@ -38,9 +38,13 @@ export interface SummaryInput {
 /** Three decimals in the summary, so a value just under a threshold never prints as equal to it. */
 const ratio3 = (n: number): string => (Number.isFinite(n) ? `${n.toFixed(3)}x` : 'n/a');
 const RSS_MARGIN_MIB = 10;
-/** Issue 64's goals, in one run beside squid: s2 CPU per request against squid's, and RSS after s2. */
-const S2_CPU_GOAL = 1.35;
-const RSS_AFTER_S2_GOAL_MIB = 105;
+/**
+ * Issue 64's goals, moved by issue 92, in one run beside squid: s2 CPU per request against squid's
+ * (1.35x, now 1.4x with the short rounds' own mark beside it) and RSS after s2 (105 MiB, now 110:
+ * Sparkplug and TurboFan sooner cost ~3 MiB for the first thousands of requests; src/cli/proxy-runtime.ts).
+ */
+const S2_CPU_GOAL = 1.4;
+const RSS_AFTER_S2_GOAL_MIB = 110;
 
 /** A target that needs a peer: not counted (info) when the peer did not run. */
 function against(peer: 'squid' | 'floor', ran: boolean, target: string, measured: () => string, pass: () => boolean): TargetLine {
@@ -110,7 +114,7 @@ export function squidTargetLines(s: SummaryInput): TargetLine[] {
     against(
       'squid',
       squid,
-      `s2 CPU per request: keyway <= ${S2_CPU_GOAL}x squid's (issue 64)`,
+      `s2 CPU per request: keyway <= ${S2_CPU_GOAL}x squid's (issues 64, 92)`,
       () => ratio3(k2.cpuMsPerRequest / (q2?.cpuMsPerRequest ?? Number.NaN)),
       () => k2.cpuMsPerRequest <= S2_CPU_GOAL * (q2?.cpuMsPerRequest ?? Number.NaN),
     ),
@@ -135,7 +139,7 @@ export function directTargetLines(s: SummaryInput): TargetLine[] {
     { target: 's5 new host: keyway adds <= 5 ms per host', measured: `${signed(s.s5.addedMsPerHost)} ms`, pass: s.s5.addedMsPerHost <= 5 },
     { target: 'keyway RSS after s2 <= 120 MiB', measured: `${fixed(s.rssAfterS2.keyway, 1)} MiB`, pass: s.rssAfterS2.keyway <= 120 },
     {
-      target: `keyway RSS after s2 <= ${RSS_AFTER_S2_GOAL_MIB} MiB (issue 64)`,
+      target: `keyway RSS after s2 <= ${RSS_AFTER_S2_GOAL_MIB} MiB (issues 64, 92)`,
       measured: `${fixed(s.rssAfterS2.keyway, 1)} MiB`,
       pass: s.rssAfterS2.keyway <= RSS_AFTER_S2_GOAL_MIB,
     },

@@ -43,6 +43,8 @@ import { awsHostLine, signedGetFigures, signedGetTable, signedUploadFigures, sig
 import { directTargetLines, signedTargetLines, squidTargetLines, summaryTable, type RssReadings } from './report-targets.ts';
 import { builtCli, parseRunOptions, type RunOptions, USAGE } from './run-options.ts';
 import { MemoryLog } from './memory-log.ts';
+import { BURST_PLAN, type BurstSeries, burstFigures, burstSeries, burstTable, QUICK_BURST_PLAN } from './burst-rounds.ts';
+import { keywayFresh, shortBaselineLine, shortRounds, shortRoundTargetLines, squidFresh } from './short-rounds.ts';
 import {
   AWS_HOST,
   FULL_PLAN,
@@ -108,6 +110,8 @@ const BUDGET_MS =
   (baselineRef !== undefined ? plan.rounds * 6 * perRun(plan.s2.bounds) + 180_000 : 0) +
   // Held values: s2, s8 and s10 on two keyways of this build, and the logins before.
   plan.rounds * 6 * perRun(plan.s2.bounds) +
+  // Short rounds (keyway and squid, then this build and the baseline's): a fresh start and ~10 s each.
+  plan.rounds * (baselineRef !== undefined ? 4 : 2) * 25_000 +
   60_000 +
   30_000;
 const WATCHDOG_MS = BUDGET_MS + 60_000;
@@ -124,6 +128,8 @@ let database: TestPostgres | undefined;
 /** s11's proxies with N workers. */
 let keywayWorkers: KeywayChild | undefined;
 let squidWorkers: SquidChild | undefined;
+/** The squid of a short round, while it runs. */
+let shortSquid: SquidChild | undefined;
 /** The keyway holding captured logins (held values), while it runs. */
 let heldChild: KeywayChild | undefined;
 /** --profile: the inspector sessions on keyway and the floor. */
@@ -143,6 +149,7 @@ const killWorkers = () => {
     }
   }
   squidWorkers?.killNow();
+  shortSquid?.killNow();
 };
 const watchdog = setTimeout(() => {
   process.stderr.write(`bench: still running after ${WATCHDOG_MS / 1000} s; giving up\n`);
@@ -397,6 +404,31 @@ async function main(): Promise<number> {
     squidWorkers = undefined;
   }
 
+  // Issue 92: what an agent's burst meets. Every process above was warmed a second before each timed
+  // loop and timed for seconds; here each is started for the round and read from its first request.
+  const burstPlan = quick ? QUICK_BURST_PLAN : BURST_PLAN;
+  section(
+    `short rounds: s1's first ${burstPlan.s1Requests} and s2's first ${burstPlan.s2Requests} requests after a fresh start, then s2's long round (${burstPlan.longMs / 1000} s) and s1 again; keyway${peers.squid ? ' and squid' : ''} started afresh for each of ${plan.rounds} rounds, in turns`,
+  );
+  const squidOptions = { hosts, injectDomains: [BENCH_SUFFIX], secret, upstreamCaPath: TLS_FIXTURES.caPath };
+  const direct = { port: upstream.port, direct: routes[0]! };
+  const short: BurstSeries = await shortRounds({
+    plan: burstPlan,
+    rounds: plan.rounds,
+    startKeyway: async () => keywayFresh(await startFresh()),
+    startSquid: peers.squid
+      ? () =>
+          squidFresh(squidOptions, (q) => {
+            shortSquid = q;
+          })
+      : undefined,
+    upstream: direct,
+    tally,
+  });
+  log(burstTable(short, Object.keys(short.rounds)));
+  freshChild = undefined;
+
+  let shortAgainstBaseline: BurstSeries | undefined;
   let baseline:
     | { commit: string; changes: ReturnType<typeof baselineChanges>; rounds: Awaited<ReturnType<typeof baselineRounds>> }
     | { skipped: string }
@@ -429,6 +461,27 @@ async function main(): Promise<number> {
       await b.stop();
       baselineChild = undefined;
       await stopFresh();
+      // The same two builds from a fresh start (the short rounds above), in turns.
+      shortAgainstBaseline = await burstSeries(
+        [
+          { name: 'this build', start: async () => keywayFresh(await startFresh()) },
+          {
+            name: 'baseline',
+            start: async () => {
+              baselineChild = await startKeywayChild(freshOptions(build.cli));
+              return keywayFresh(baselineChild);
+            },
+          },
+        ],
+        plan.rounds,
+        direct,
+        tally,
+        burstPlan,
+      );
+      freshChild = undefined;
+      baselineChild = undefined;
+      log(burstTable(shortAgainstBaseline, ['this build', 'baseline']));
+      log(`${shortBaselineLine(shortAgainstBaseline, build.commit).measured}: this build ÷ baseline, CPU per request on s2's first requests`);
       build.remove();
       baselineBuild = undefined;
     }
@@ -491,8 +544,12 @@ async function main(): Promise<number> {
   const reading = mcpTargetLines(s10);
   const cores = scalingTargetLines(s11);
   // The stored baseline's peer figures (s2 CPU ÷ squid, s5 − squid, RSS), in a full run only.
-  const guard = stored?.peerFigures && !quick ? storedGuardLines(stored.peerFigures, peerFiguresOf(summary)) : [];
-  const lines = [...againstSquid, ...earlier, ...signing, ...reading, ...(options.scaling ? cores : []), ...guard];
+  const shortLines = shortRoundTargetLines(short);
+  const guard = [
+    ...(stored?.peerFigures && !quick ? storedGuardLines(stored.peerFigures, peerFiguresOf(summary, short)) : []),
+    ...(shortAgainstBaseline && baseline && 'commit' in baseline ? [shortBaselineLine(shortAgainstBaseline, baseline.commit)] : []),
+  ];
+  const lines = [...againstSquid, ...shortLines, ...earlier, ...signing, ...reading, ...(options.scaling ? cores : []), ...guard];
   const errors: string[] = [];
   if (tally.badStatus > 0) errors.push(`${tally.badStatus} responses with an unexpected status`);
   if (tally.badBody > 0) errors.push(`${tally.badBody} responses with a wrong body size`);
@@ -516,6 +573,8 @@ async function main(): Promise<number> {
 
   section('summary: issue 12 targets, keyway against squid in this run (memory against the bare forwarder)');
   log(summaryTable(againstSquid));
+  section('summary: issue 92 targets, short rounds from a fresh start, keyway against squid in the same rounds');
+  log(summaryTable(shortLines));
   section('summary: earlier targets, keyway against direct');
   log(summaryTable(earlier));
   section('summary: issue 24 targets, keyway on an aws_sigv4 grant against keyway on the bearer grant in the same rounds');
@@ -588,6 +647,12 @@ async function main(): Promise<number> {
       s10: { figures: s10, rounds: s10Rounds },
       ...(s11 ? { s11: { figures: s11, rounds: s11Rounds } } : {}),
     },
+    shortRounds: {
+      plan: burstPlan,
+      figures: Object.fromEntries(Object.keys(short.rounds).map((name) => [name, burstFigures(short, name)])),
+      series: short,
+      ...(shortAgainstBaseline ? { againstBaseline: shortAgainstBaseline } : {}),
+    },
     ...(baseline ? { baseline } : {}),
     ...(held ? { held } : {}),
     memoryMiB: memory.keyway,
@@ -639,6 +704,7 @@ async function shutdown(): Promise<void> {
   await child?.stop().catch(() => undefined);
   await keywayWorkers?.stop().catch(() => undefined);
   await squidWorkers?.stop().catch(() => undefined);
+  await shortSquid?.stop().catch(() => undefined);
   await baselineChild?.stop().catch(() => undefined);
   await heldChild?.stop().catch(() => undefined);
   await stopFresh();

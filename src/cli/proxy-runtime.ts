@@ -4,12 +4,17 @@
 // Why each one, in a line (the measurements behind them: docs/perf/README.md, "Runtime settings"):
 // - --max-semi-space-size=4, --max-old-space-size=128: a heap bounded for a small sidecar, with a
 //   young generation large enough that a request's short-lived objects die young.
-// - --no-maglev: warm-up speed a long-running proxy does not need, for ~13 MiB of RSS.
+// - --no-maglev: Maglev makes a fresh process's first thousands of requests cheaper still (s2's
+//   first 3,000 after start: 230 against 353 µs a request), but its compiler's memory stays: RSS +20
+//   to +23 MiB from the first burst on, whatever its threads, inlining or thresholds (issue 92).
 // - --liftoff-only: undici's WebAssembly HTTP parser stays on the baseline compiler, as fast here,
 //   without the optimizing compiler's memory kept for the life of the process.
-// - --no-sparkplug: no baseline machine code between the interpreter and TurboFan. RSS after s2
-//   -1.5 MiB (5 runs each), after s5 -1 to -2.6; CPU per request B ÷ A 0.93 and 0.98 (6 and 8
-//   restarts): the hot path reaches TurboFan as before, and warm code stays bytecode.
+// - Sparkplug (V8's baseline compiler) on, and TurboFan sooner (--invocation-count-for-turbofan=500,
+//   --minimum-invocations-after-ic-update=100; V8's 3,000 and 500): an agent's burst is a few
+//   thousand requests from a process that has served none, and they ran interpreted. Issue 92, fresh
+//   starts interleaved (bench/burst.ts): s2's first 3,000 requests 402 -> 285 µs of CPU a request,
+//   the 4 s after them 133 -> 91, s1's first 1,000 p50 -0.1 ms; RSS after s2 +3 MiB (105 -> 108).
+//   docs/perf/short-rounds.md has the figures and the settings tried beside these.
 // - --expose-gc: a body's dead Buffers are collected as they pile up (process/buffer-reclaim.ts).
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): freed memory goes
 //   back to the system instead of staying in per-thread arenas.
@@ -21,8 +26,7 @@
 // What did come down was code kept loaded: prom-client until a scrape, AWS's signer, two-byte module sources.
 // Also measured, not taken (docs/perf/breakdown.md, twelfth pass): MALLOC_MMAP_THRESHOLD_=16384 (the
 // 16 KiB buffers of TLS records read mapped apart, and every larger allocation with them: RSS after
-// s5 -7 to -10 MiB, s2 CPU per request +4%) and
-// --invocation-count-for-turbofan=1000 (s1's first rounds ~7% quicker, RSS after s5 +2.7 MiB).
+// s5 -7 to -10 MiB, s2 CPU per request +4%).
 import { inSingleExecutable, nodeOptionsArgument } from '../process/own-program.ts';
 
 export const PROXY_NODE_FLAGS: readonly string[] = [
@@ -30,7 +34,8 @@ export const PROXY_NODE_FLAGS: readonly string[] = [
   '--max-old-space-size=128',
   '--no-maglev',
   '--liftoff-only',
-  '--no-sparkplug',
+  '--invocation-count-for-turbofan=500',
+  '--minimum-invocations-after-ic-update=100',
   '--expose-gc',
 ];
 export const PROXY_ENV: Readonly<Record<string, string>> = {
