@@ -9,12 +9,17 @@
 //   to +23 MiB from the first burst on, whatever its threads, inlining or thresholds (issue 92).
 // - --liftoff-only: undici's WebAssembly HTTP parser stays on the baseline compiler, as fast here,
 //   without the optimizing compiler's memory kept for the life of the process.
-// - Sparkplug (V8's baseline compiler) on, and TurboFan sooner (--invocation-count-for-turbofan=500,
-//   --minimum-invocations-after-ic-update=100; V8's 3,000 and 500): an agent's burst is a few
-//   thousand requests from a process that has served none, and they ran interpreted. Issue 92, fresh
-//   starts interleaved (bench/burst.ts): s2's first 3,000 requests 402 -> 285 µs of CPU a request,
-//   the 4 s after them 133 -> 91, s1's first 1,000 p50 -0.1 ms; RSS after s2 +3 MiB (105 -> 108).
-//   docs/perf/short-rounds.md has the figures and the settings tried beside these.
+// - --no-sparkplug: no baseline machine code between the interpreter and TurboFan (issue 64: -1.5
+//   MiB of RSS). Without the warm-up (warm-up/) Sparkplug made a fresh process's first requests
+//   ~12% cheaper; with it, RSS +2.6 MiB and the long round 8% dearer (issue 92, bench/burst.ts).
+// - TurboFan sooner (--invocation-count-for-turbofan=500, --minimum-invocations-after-ic-update=100;
+//   V8's 3,000 and 500): the warm-up's few thousand requests, and an agent's first, reach optimised
+//   code. With the warm-up, against V8's thresholds: s2's first 3,000 requests after start 0.82x the
+//   CPU, the long round after them 0.91x, RSS +1.7 MiB (issue 92; docs/perf/short-rounds.md).
+// - --no-concurrent-recompilation: TurboFan compiles on the main thread. Its compiler memory then
+//   comes from the main arena, which gives it back, instead of a background thread's, which kept it:
+//   RSS after s2 -2.2 MiB, CPU per request unchanged (0.95-0.97x, 4 fresh starts); most compiles
+//   now happen in the warm-up, before the proxy serves (issue 92).
 // - --expose-gc: a body's dead Buffers are collected as they pile up (process/buffer-reclaim.ts).
 // - MALLOC_ARENA_MAX=2 and fixed trim/mmap thresholds (glibc; ignored elsewhere): freed memory goes
 //   back to the system instead of staying in per-thread arenas.
@@ -34,8 +39,10 @@ export const PROXY_NODE_FLAGS: readonly string[] = [
   '--max-old-space-size=128',
   '--no-maglev',
   '--liftoff-only',
+  '--no-sparkplug',
   '--invocation-count-for-turbofan=500',
   '--minimum-invocations-after-ic-update=100',
+  '--no-concurrent-recompilation',
   '--expose-gc',
 ];
 export const PROXY_ENV: Readonly<Record<string, string>> = {

@@ -60,10 +60,12 @@ describe('the proxy process', () => {
     // A fresh Node loads the composition root the way `keyway start` does, then lists what came in
     // (CommonJS from require's cache; keyway's own ES modules as a resolve hook saw them).
     const app = fileURLToPath(new URL('../../src/app/index.ts', import.meta.url));
+    // The warm-up (warm-up/) runs in the proxy process before it serves: what it loads stays too.
+    const warmUp = fileURLToPath(new URL('../../src/warm-up/warm-up.ts', import.meta.url));
     const script = `
       const esm = [];
       require('node:module').registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); esm.push(r.url); return r; } });
-      import(${JSON.stringify(app)}).then(() => {
+      Promise.all([import(${JSON.stringify(app)}), import(${JSON.stringify(warmUp)})]).then(() => {
         const files = Object.keys(require.cache);
         console.log(JSON.stringify({
           undiciFiles: files.filter((p) => p.includes('/node_modules/undici/')).length,

@@ -17,6 +17,7 @@ import type { PolicyFileText } from '../../policy/cedar/load.ts';
 import { deepFreeze } from '../../deep-freeze.ts';
 import { KeywayError } from '../../errors/index.ts';
 import { startKeyway } from '../index.ts';
+import { warmUp, warmUpWanted } from '../../warm-up/warm-up.ts';
 import type { RunningKeyway } from '../running.ts';
 import { type FromPrimary, type FromWorker, isFromPrimary, type WorkerStart } from './messages.ts';
 import { RemoteRates } from './shared-rates.ts';
@@ -101,6 +102,8 @@ async function begin(start: WorkerStart): Promise<void> {
   const base =
     start.logFormat === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => process.stdout.write(`${line}\n`)) }) : createAppLogger();
   try {
+    // Each worker serves, so each compiles its request path before it does (warm-up/).
+    if (warmUpWanted(process.env)) await warmUp(base.child({ worker: start.index }));
     running = await startKeyway({
       home: start.home,
       configFile: start.configFile,

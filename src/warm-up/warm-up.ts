@@ -1,0 +1,100 @@
+// Warm-up before keyway serves (issue 92). V8 compiles a function to fast machine code only after it
+// has run many times; a fresh keyway therefore served an agent's first few thousand requests
+// interpreted, at 2-3x the CPU and +0.1-0.5 ms each against its own later figures. So, before the
+// real proxy starts, a throwaway keyway runs the same request path on loopback: its own temporary
+// home, CA, store and audit log (throwaway-home.ts); one bearer grant on a reserved name mapped to an
+// HTTPS server in this process; one agent whose key only this process knows (warm-up-config.ts).
+// The code it warms (keyway's modules, undici's, Node's) is shared by every keyway in the process, so
+// the real one starts with it compiled. Then the throwaway keyway stops and its home is removed:
+// nothing is written to the real home and nothing reaches the network.
+//
+// What it admits: requests with the warm-up agent's key, to the one host; everything else is refused
+// (a missing key 407, another host 403). Bounded in count and in time; any failure ends it early with
+// one warning, and start goes on. KEYWAY_WARM_UP=off leaves it out.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { startKeyway } from '../app/index.ts';
+import { createAppLogger } from '../log/logger.ts';
+import { LeafMinter } from '../tls/index.ts';
+import { makeThrowawayHome, type ThrowawayHome } from './throwaway-home.ts';
+import { WARM_UP_HOST } from './warm-up-config.ts';
+import { sendWarmUpTraffic, startWarmUpUpstream, type WarmUpPlan, type WarmUpUpstream } from './warm-up-traffic.ts';
+
+export type { WarmUpPlan } from './warm-up-traffic.ts';
+
+/** Enough for the request path's functions to reach TurboFan at the thresholds keyway runs with (cli/proxy-runtime.ts). */
+export const WARM_UP_PLAN: WarmUpPlan = { sequential: 300, parallel: 2500, connections: 16, maxMs: 4000 };
+
+export interface WarmUpResult {
+  requests: number;
+  ms: number;
+  /** Why it ended before its plan, if it did. */
+  stopped?: string | undefined;
+}
+
+export interface WarmUpOptions {
+  plan?: WarmUpPlan | undefined;
+  /**
+   * `keyway start`: a SIGINT or SIGTERM during the warm-up removes its home and exits (130 or 143),
+   * as a start would. A worker leaves signals to its primary (app/workers/) and does not set this.
+   */
+  exitOnSignal?: boolean | undefined;
+  /** Told where the throwaway proxy and its upstream listen, and their CA, while they serve (tests attack them). */
+  onListening?: ((at: { proxyPort: number; upstreamPort: number; caPem: string }) => Promise<void>) | undefined;
+}
+
+/** Whether keyway warms up: on unless KEYWAY_WARM_UP says off. */
+export function warmUpWanted(env: NodeJS.ProcessEnv): boolean {
+  const value = env['KEYWAY_WARM_UP']?.trim().toLowerCase();
+  return !(value === 'off' || value === '0' || value === 'false' || value === 'no');
+}
+
+export async function warmUp(logger: Logger, options: WarmUpOptions = {}): Promise<WarmUpResult> {
+  const plan = options.plan ?? WARM_UP_PLAN;
+  const started = performance.now();
+  const deadline = started + plan.maxMs;
+  let home: ThrowawayHome | undefined;
+  let upstream: WarmUpUpstream | undefined;
+  let requests = 0;
+  let stopped: string | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    home?.remove();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  if (options.exitOnSignal) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
+  try {
+    home = await makeThrowawayHome();
+    const secret = randomBytes(24).toString('base64url');
+    const agentKey = randomBytes(24).toString('base64url');
+    const running = await startKeyway({
+      home: home.path,
+      env: { KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), KEYWAY_WARM_UP_SECRET: secret, KEYWAY_WARM_UP_AGENT_KEY: agentKey },
+      logger: createAppLogger({ level: 'silent' }),
+      announce: false,
+      workers: false,
+    });
+    try {
+      upstream = await startWarmUpUpstream(new LeafMinter(running.ca).mint(WARM_UP_HOST), `Bearer ${secret}`);
+      const proxyPort = running.proxyAddress.port;
+      await options.onListening?.({ proxyPort, upstreamPort: upstream.port, caPem: home.caPem });
+      requests = await sendWarmUpTraffic({ proxyPort, agentKey, caPem: home.caPem, upstreamPort: upstream.port }, plan, deadline);
+      if (performance.now() >= deadline) stopped = `its ${plan.maxMs} ms were up`;
+    } finally {
+      await running.stop({ drainMs: 1000 });
+    }
+  } catch (err) {
+    stopped = (err as Error).message;
+  } finally {
+    upstream?.close();
+    home?.remove();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const ms = performance.now() - started;
+  if (stopped !== undefined) logger.warn({ requests, stopped }, 'the warm-up ended early; keyway starts anyway');
+  else logger.info({ requests, ms: Math.round(ms) }, `warmed up: ${requests} requests through a throwaway keyway on loopback`);
+  return { requests, ms, stopped };
+}
