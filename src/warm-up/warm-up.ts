@@ -13,9 +13,9 @@
 // one warning, and start goes on. KEYWAY_WARM_UP=off leaves it out.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { startKeyway } from '../app/index.ts';
 import { createAppLogger } from '../log/logger.ts';
-import { LeafMinter } from '../tls/index.ts';
+import { type CertificateAuthority, LeafMinter } from '../tls/index.ts';
+import type { AddressInfo } from 'node:net';
 import { makeThrowawayHome, type ThrowawayHome } from './throwaway-home.ts';
 import { WARM_UP_HOST } from './warm-up-config.ts';
 import { sendWarmUpTraffic, startWarmUpUpstream, type WarmUpPlan, type WarmUpUpstream } from './warm-up-traffic.ts';
@@ -31,6 +31,18 @@ export interface WarmUpResult {
   /** Why it ended before its plan, if it did. */
   stopped?: string | undefined;
 }
+
+/**
+ * How a keyway is started (app/index.ts's startKeyway, given by the caller: the warm-up sits below
+ * the composition root it warms), with the options the warm-up uses.
+ */
+export type StartThrowaway = (options: {
+  home: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  announce: false;
+  workers: false;
+}) => Promise<{ ca: CertificateAuthority; proxyAddress: AddressInfo; stop(options: { drainMs: number }): Promise<void> }>;
 
 export interface WarmUpOptions {
   plan?: WarmUpPlan | undefined;
@@ -49,7 +61,7 @@ export function warmUpWanted(env: NodeJS.ProcessEnv): boolean {
   return !(value === 'off' || value === '0' || value === 'false' || value === 'no');
 }
 
-export async function warmUp(logger: Logger, options: WarmUpOptions = {}): Promise<WarmUpResult> {
+export async function warmUp(startKeyway: StartThrowaway, logger: Logger, options: WarmUpOptions = {}): Promise<WarmUpResult> {
   const plan = options.plan ?? WARM_UP_PLAN;
   const started = performance.now();
   const deadline = started + plan.maxMs;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Agent, ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { startKeyway } from '../../src/app/index.ts';
 import { createAppLogger } from '../../src/log/logger.ts';
 import { warmUp, type WarmUpResult } from '../../src/warm-up/warm-up.ts';
 import { WARM_UP_AGENT, WARM_UP_HOST } from '../../src/warm-up/warm-up-config.ts';
@@ -153,7 +154,7 @@ describe('the throwaway keyway, attacked while it serves', () => {
       if (shared === undefined) delete process.env['TMPDIR'];
       else process.env['TMPDIR'] = shared;
     };
-    const result: WarmUpResult = await warmUp(createAppLogger({ level: 'silent' }), {
+    const result: WarmUpResult = await warmUp(startKeyway, createAppLogger({ level: 'silent' }), {
       onListening: async ({ proxyPort, upstreamPort, caPem }) => {
         const connect = async (what: string, authority: string, headers = '') => {
           const { socket, status } = await openConnect(proxyPort, authority, headers);

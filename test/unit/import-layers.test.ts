@@ -93,6 +93,9 @@ const LAYERS: Record<string, number> = {
   // with a key). `keyway connect AGENT`: each coding agent's table, and its grant made through operations.
   'profiles/connect': 5.3,
   admin: 5.4,
+  // The warm-up before keyway serves (issue 92): a throwaway keyway on loopback, started through the
+  // startKeyway its caller (app/workers/, cli's start) hands it, so it sits below the root it warms.
+  'warm-up': 5.5,
   // The composition root: builds every part once, owns start, stop and reload (live-config.ts is its
   // reload half; nothing below imports it, admin's reload route takes a callback).
   app: 6,

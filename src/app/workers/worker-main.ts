@@ -103,7 +103,7 @@ async function begin(start: WorkerStart): Promise<void> {
     start.logFormat === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => process.stdout.write(`${line}\n`)) }) : createAppLogger();
   try {
     // Each worker serves, so each compiles its request path before it does (warm-up/).
-    if (warmUpWanted(process.env)) await warmUp(base.child({ worker: start.index }));
+    if (warmUpWanted(process.env)) await warmUp(startKeyway, base.child({ worker: start.index }));
     running = await startKeyway({
       home: start.home,
       configFile: start.configFile,

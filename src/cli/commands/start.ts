@@ -56,7 +56,7 @@ data/proxy.json and exits 1 with one line naming the port (and the keyway proces
     // JSON lines go to stdout through pino's own fast writer; human lines through io.out.
     const logger = format === 'pretty' ? createAppLogger({ destination: prettyDestination((line) => io.out(line)) }) : createAppLogger();
     // Before the real proxy serves: its request path compiled on loopback traffic of its own (warm-up/).
-    if (warmUpWanted(io.env)) await warmUp(logger, { exitOnSignal: true });
+    if (warmUpWanted(io.env)) await warmUp(startKeyway, logger, { exitOnSignal: true });
     const running = await startKeyway({
       home: resolveHome(args.string('home'), io.env),
       configFile: args.string('config'),
