@@ -12,6 +12,8 @@ import type { LeafCertificate } from '../tls/index.ts';
 import { WARM_UP_AGENT, WARM_UP_HOST } from './warm-up-config.ts';
 
 export interface WarmUpPlan {
+  /** Throwaway keyways, one after another, the requests shared between them (warm-up.ts says why). */
+  passes: number;
   /** Sequential GETs on one connection, then GETs over `connections` at once. */
   sequential: number;
   parallel: number;
