@@ -1,7 +1,9 @@
-// The warm-up's home (warm-up.ts): a new folder under the system's temp folder, 0700, holding a CA
-// made for it and its config; removed when the warm-up ends. Homes left by a warm-up that was killed
-// (SIGKILL, a power cut) are removed by the next one once they are ten minutes old: they hold only
-// that throwaway CA, a store under a key that is gone, and audit lines of the warm-up's own requests.
+// The warm-up's homes (warm-up.ts): a new folder under the system's temp folder, 0700, holding a CA
+// made for it and its config; removed when its pass ends. The folder is made (and its path known to
+// the caller, for a signal's clean-up) before anything slow is done in it. Homes left by a warm-up
+// that was killed (SIGKILL, a power cut) are removed by the next one once they are ten minutes old:
+// they hold only that throwaway CA, a store under a key that is gone, and audit lines of the
+// warm-up's own requests.
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,41 +15,49 @@ const STALE_MS = 10 * 60_000;
 
 export interface ThrowawayHome {
   path: string;
-  caPem: string;
   remove(): void;
 }
 
-export async function makeThrowawayHome(): Promise<ThrowawayHome> {
+/** The folder, made now (0700, by mkdtemp); nothing in it yet. Sweeps stale ones first. */
+export function newThrowawayHome(): ThrowawayHome {
   removeStaleHomes();
   const path = mkdtempSync(join(tmpdir(), HOME_PREFIX));
-  const remove = () => rmSync(path, { recursive: true, force: true });
-  try {
-    // One CA for both ends: keyway's own (it mints the client-side leaf) and the upstream's issuer.
-    const ca = await createCaPem();
-    mkdirSync(join(path, 'certs'), { mode: 0o700 });
-    mkdirSync(join(path, 'config'), { mode: 0o700 });
-    const caPath = join(path, 'certs', 'ca.pem');
-    writeFileSync(caPath, ca.certPem, { mode: 0o644 });
-    writeFileSync(join(path, 'certs', 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
-    writeFileSync(join(path, 'config', 'keyway.yaml'), warmUpConfigText(caPath), { mode: 0o600 });
-    return { path, caPem: ca.certPem, remove };
-  } catch (err) {
-    remove();
-    throw err;
-  }
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** Throwaway homes of this user's warm-ups that were killed before they could remove their own. */
+/** Writes the home's CA and config (its agent named `agent`); returns the CA's certificate. */
+export async function fillThrowawayHome(home: ThrowawayHome, agent: string): Promise<string> {
+  // One CA for both ends: keyway's own (it mints the client-side leaf) and the upstream's issuer.
+  const ca = await createCaPem();
+  mkdirSync(join(home.path, 'certs'), { mode: 0o700 });
+  mkdirSync(join(home.path, 'config'), { mode: 0o700 });
+  const caPath = join(home.path, 'certs', 'ca.pem');
+  writeFileSync(caPath, ca.certPem, { mode: 0o644 });
+  writeFileSync(join(home.path, 'certs', 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  writeFileSync(join(home.path, 'config', 'keyway.yaml'), warmUpConfigText(caPath, agent), { mode: 0o600 });
+  return ca.certPem;
+}
+
+/**
+ * Throwaway homes of this user's warm-ups that were killed before they could remove their own. lstat:
+ * a link of that name is not followed, and only folders this user owns are removed; each entry on its
+ * own (one that another warm-up removed meanwhile does not end the sweep).
+ */
 function removeStaleHomes(): void {
   const uid = process.getuid?.();
+  let names: string[];
   try {
-    for (const name of readdirSync(tmpdir())) {
-      if (!name.startsWith(HOME_PREFIX)) continue;
+    names = readdirSync(tmpdir()).filter((name) => name.startsWith(HOME_PREFIX));
+  } catch {
+    return; // a temp folder that cannot be listed: nothing to sweep
+  }
+  for (const name of names) {
+    try {
       const path = join(tmpdir(), name);
       const st = lstatSync(path);
       if (st.isDirectory() && (uid === undefined || st.uid === uid) && Date.now() - st.mtimeMs > STALE_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone already, or not ours to remove
     }
-  } catch {
-    // A temp folder that cannot be listed: nothing to sweep.
   }
 }

@@ -1,14 +1,14 @@
-// The throwaway keyway's config (warm-up.ts): what it admits, in full. One agent, whose key is a
-// random value only the warm-up's own client holds; one bearer grant for one host under the
+// The throwaway keyway's config (warm-up.ts): what it admits, in full. One agent, whose name and key
+// are random values only the warm-up's own client holds (a name known in advance could be locked out
+// by another local user's wrong keys: the throttle counts them per name); one bearer grant for one host under the
 // reserved .test name, mapped to loopback, where the warm-up's own HTTPS server answers; every
 // other host refused (unmatched: deny); no admin listener; its listener on a port of the system's
 // choosing on 127.0.0.1.
 
 export const WARM_UP_HOST = 'warm-up.keyway.test';
-export const WARM_UP_AGENT = 'warm-up';
 
 /** keyway.yaml for the throwaway home; `caPath` is its own CA, which the upstream's leaf is signed by. */
-export function warmUpConfigText(caPath: string): string {
+export function warmUpConfigText(caPath: string, agent: string): string {
   return `${[
     'proxy:',
     '  listen: 127.0.0.1:0',
@@ -24,7 +24,7 @@ export function warmUpConfigText(caPath: string): string {
     `    domains: [${WARM_UP_HOST}]`,
     '    secret: env:KEYWAY_WARM_UP_SECRET',
     'agents:',
-    `  ${WARM_UP_AGENT}:`,
+    `  ${agent}:`,
     '    key: env:KEYWAY_WARM_UP_AGENT_KEY',
     '    grants: [warm-up]',
   ].join('\n')}\n`;

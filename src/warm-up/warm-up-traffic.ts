@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { Agent, type Connector, type Dispatcher, requestUrl } from '../net/undici.ts';
 import type { LeafCertificate } from '../tls/index.ts';
-import { WARM_UP_AGENT, WARM_UP_HOST } from './warm-up-config.ts';
+import { WARM_UP_HOST } from './warm-up-config.ts';
 
 export interface WarmUpPlan {
   /** Throwaway keyways, one after another, the requests shared between them (warm-up.ts says why). */
@@ -18,8 +18,9 @@ export interface WarmUpPlan {
   sequential: number;
   parallel: number;
   connections: number;
-  /** The whole warm-up, start and stop included, ends by then. */
+  /** No request starts after this; the whole warm-up, start and stop included, is given up this much later still (warm-up.ts). */
   maxMs: number;
+  graceMs: number;
 }
 
 export interface WarmUpUpstream {
@@ -48,6 +49,7 @@ export async function startWarmUpUpstream(leaf: LeafCertificate, expected: strin
 
 export interface TrafficTarget {
   proxyPort: number;
+  agent: string;
   agentKey: string;
   /** The throwaway keyway's CA, which signs the leaf it presents for the host. */
   caPem: string;
@@ -62,7 +64,9 @@ export interface TrafficTarget {
  */
 export async function sendWarmUpTraffic(target: TrafficTarget, plan: WarmUpPlan, deadline: number): Promise<number> {
   const url = `https://${WARM_UP_HOST}:${target.upstreamPort}/warm-up`;
-  const agent = (connections: number) => new Agent({ connections, connect: tunnelConnector(target) });
+  // Every step bounded: a connection, a CONNECT answer, a handshake, an answer's head and body.
+  const agent = (connections: number) =>
+    new Agent({ connections, connect: tunnelConnector(target), headersTimeout: STEP_TIMEOUT_MS, bodyTimeout: STEP_TIMEOUT_MS });
   let answered = 0;
   const send = async (dispatcher: Dispatcher) => {
     const res = await requestUrl(url, { dispatcher, method: 'GET', headers: { accept: 'application/json' } });
@@ -94,35 +98,48 @@ export async function sendWarmUpTraffic(target: TrafficTarget, plan: WarmUpPlan,
 
 /** A connection to the host through the throwaway keyway: CONNECT as the warm-up agent, then TLS to keyway's leaf for the host. */
 function tunnelConnector(target: TrafficTarget): Connector {
-  const authorization = `Basic ${Buffer.from(`${WARM_UP_AGENT}:${target.agentKey}`).toString('base64')}`;
+  const authorization = `Basic ${Buffer.from(`${target.agent}:${target.agentKey}`).toString('base64')}`;
   return (_options, callback) => {
     const authority = `${WARM_UP_HOST}:${target.upstreamPort}`;
     const socket = netConnect({ host: '127.0.0.1', port: target.proxyPort });
     let head = Buffer.alloc(0);
-    const fail = (err: Error) => {
-      socket.destroy();
-      callback(err, null);
+    let done = false;
+    // Once: a CONNECT answered, refused, cut, or not answered in time; then the TLS handshake, likewise.
+    const settle = (err: Error | null, stream?: TLSSocket) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        socket.destroy();
+        callback(err, null);
+      } else callback(null, stream!);
     };
+    const timer = setTimeout(() => settle(new Error(`the warm-up connection did not open within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
+    const cut = () => settle(new Error('the warm-up CONNECT was closed unanswered'));
     const onData = (chunk: Buffer) => {
       head = Buffer.concat([head, chunk]);
       const end = head.indexOf('\r\n\r\n');
       if (end === -1) {
-        if (head.length > MAX_ANSWER_HEAD) fail(new Error('the warm-up CONNECT answer is too long'));
+        if (head.length > MAX_ANSWER_HEAD) settle(new Error('the warm-up CONNECT answer is too long'));
         return;
       }
       socket.off('data', onData);
-      socket.off('error', fail);
+      socket.off('end', cut);
+      socket.off('close', cut);
       const status = head.subarray(0, end).toString('latin1').split(' ')[1];
-      if (status !== '200') return fail(new Error(`the warm-up CONNECT was answered ${status}`));
-      // Nothing may follow the answer before TLS starts: keyway sends none.
+      if (status !== '200' || end + 4 !== head.length) return settle(new Error(`the warm-up CONNECT was answered ${status}`));
       const tls = tlsConnect({ socket, servername: WARM_UP_HOST, ca: target.caPem, ALPNProtocols: ['http/1.1'] });
-      tls.once('secureConnect', () => callback(null, tls));
-      tls.once('error', (err) => callback(err, null));
+      tls.once('secureConnect', () => settle(null, tls));
+      tls.once('error', (err) => settle(err));
+      tls.once('close', () => settle(new Error('the warm-up TLS handshake was cut')));
     };
     socket.on('data', onData);
-    socket.once('error', fail);
+    socket.once('error', (err) => settle(err));
+    socket.once('end', cut);
+    socket.once('close', cut);
     socket.once('connect', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\nProxy-Authorization: ${authorization}\r\n\r\n`));
   };
 }
 
 const MAX_ANSWER_HEAD = 16 * 1024;
+const STEP_TIMEOUT_MS = 5_000;

@@ -16,17 +16,20 @@ import type { Logger } from 'pino';
 import { createAppLogger } from '../log/logger.ts';
 import { type CertificateAuthority, LeafMinter } from '../tls/index.ts';
 import type { AddressInfo } from 'node:net';
-import { makeThrowawayHome, type ThrowawayHome } from './throwaway-home.ts';
+import { join } from 'node:path';
+import { fillThrowawayHome, newThrowawayHome, type ThrowawayHome } from './throwaway-home.ts';
 import { WARM_UP_HOST } from './warm-up-config.ts';
 import { sendWarmUpTraffic, startWarmUpUpstream, type WarmUpPlan, type WarmUpUpstream } from './warm-up-traffic.ts';
 
 export type { WarmUpPlan } from './warm-up-traffic.ts';
 
 /** Enough for the request path's functions to reach TurboFan at the thresholds keyway runs with (cli/proxy-runtime.ts). */
-export const WARM_UP_PLAN: WarmUpPlan = { passes: 2, sequential: 300, parallel: 2500, connections: 16, maxMs: 4000 };
+export const WARM_UP_PLAN: WarmUpPlan = { passes: 2, sequential: 300, parallel: 2500, connections: 16, maxMs: 4000, graceMs: 6000 };
 
 export interface WarmUpResult {
   requests: number;
+  /** Throwaway keyways whose requests all ran. */
+  passes: number;
   ms: number;
   /** Why it ended before its plan, if it did. */
   stopped?: string | undefined;
@@ -51,8 +54,8 @@ export interface WarmUpOptions {
    * as a start would. A worker leaves signals to its primary (app/workers/) and does not set this.
    */
   exitOnSignal?: boolean | undefined;
-  /** Told where the throwaway proxy and its upstream listen, and their CA, while they serve (tests attack them). */
-  onListening?: ((at: { proxyPort: number; upstreamPort: number; caPem: string }) => Promise<void>) | undefined;
+  /** Told where the first throwaway proxy and its upstream listen, their CA and its agent, while they serve (tests attack them). */
+  onListening?: ((at: { proxyPort: number; upstreamPort: number; caPem: string; agent: string; agentKey: string }) => Promise<void>) | undefined;
 }
 
 /** Whether keyway warms up: on unless KEYWAY_WARM_UP says off. */
@@ -65,11 +68,12 @@ export async function warmUp(startKeyway: StartThrowaway, logger: Logger, option
   const plan = options.plan ?? WARM_UP_PLAN;
   const started = performance.now();
   const deadline = started + plan.maxMs;
-  let home: ThrowawayHome | undefined;
+  const state: PassState = { home: undefined, running: undefined };
   let requests = 0;
+  let passesRun = 0;
   let stopped: string | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    home?.remove();
+    state.home?.remove();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   if (options.exitOnSignal) {
@@ -82,53 +86,91 @@ export async function warmUp(startKeyway: StartThrowaway, logger: Logger, option
   // second pass takes that on itself, so the real keyway meets code already made for more than one.
   const passes = Math.max(1, plan.passes);
   const share = { ...plan, sequential: Math.ceil(plan.sequential / passes), parallel: Math.ceil(plan.parallel / passes) };
-  try {
+  const run = async () => {
     for (let pass = 0; pass < passes && performance.now() < deadline; pass++) {
-      home = await makeThrowawayHome();
+      state.home = newThrowawayHome();
       try {
-        requests += await warmUpPass(startKeyway, home, share, deadline, pass === 0 ? options.onListening : undefined);
+        requests += await warmUpPass(startKeyway, state, share, deadline, pass === 0 ? options.onListening : undefined);
+        passesRun++;
       } finally {
-        home.remove();
+        state.home.remove();
+        state.home = undefined;
       }
     }
-    if (performance.now() >= deadline) stopped = `its ${plan.maxMs} ms were up`;
+  };
+  // Every step inside is bounded; this bounds their sum too (a start or a stop that hangs): the real
+  // keyway is never kept waiting past maxMs + graceMs. What hung is stopped in the background.
+  let giveUp: NodeJS.Timeout | undefined;
+  const outOfTime = new Promise<'late'>((resolve) => {
+    giveUp = setTimeout(() => resolve('late'), plan.maxMs + plan.graceMs);
+  });
+  try {
+    const outcome = await Promise.race([run().then(() => 'done' as const), outOfTime]);
+    if (outcome === 'late') {
+      stopped = `it did not finish within ${plan.maxMs + plan.graceMs} ms`;
+      const { running, home } = state;
+      void running
+        ?.stop({ drainMs: 0 })
+        .catch(() => undefined)
+        .finally(() => home?.remove());
+    } else if (performance.now() >= deadline && passesRun < passes) stopped = `its ${plan.maxMs} ms were up`;
   } catch (err) {
     stopped = (err as Error).message;
   } finally {
+    clearTimeout(giveUp);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   const ms = performance.now() - started;
   if (stopped !== undefined) logger.warn({ requests, stopped }, 'the warm-up ended early; keyway starts anyway');
-  else logger.info({ requests, ms: Math.round(ms) }, `warmed up: ${requests} requests through ${passes} throwaway keyways on loopback`);
-  return { requests, ms, stopped };
+  else logger.info({ requests, passes: passesRun, ms: Math.round(ms) }, `warmed up: ${requests} requests through ${passesRun} throwaway keyways on loopback`);
+  return { requests, passes: passesRun, ms, stopped };
 }
 
-/** One throwaway keyway in `home`, its upstream, and the plan's requests through it; stopped after. */
+/** The pass under way: its home (removed on a signal) and its keyway (stopped if the warm-up gives up on it). */
+interface PassState {
+  home: ThrowawayHome | undefined;
+  running: Awaited<ReturnType<StartThrowaway>> | undefined;
+}
+
+/** One throwaway keyway in the state's home, its upstream, and the plan's requests through it; stopped after. */
 async function warmUpPass(
   startKeyway: StartThrowaway,
-  home: ThrowawayHome,
+  state: PassState,
   plan: WarmUpPlan,
   deadline: number,
   onListening: WarmUpOptions['onListening'],
 ): Promise<number> {
-  const secret = randomBytes(24).toString('base64url');
+  const home = state.home!;
+  // Random each pass: no other local user can name this agent (and so lock it out with wrong keys).
+  const agent = `w${randomBytes(8).toString('hex')}`;
   const agentKey = randomBytes(24).toString('base64url');
+  const secret = randomBytes(24).toString('base64url');
+  const caPem = await fillThrowawayHome(home, agent);
   const running = await startKeyway({
     home: home.path,
-    env: { KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'), KEYWAY_WARM_UP_SECRET: secret, KEYWAY_WARM_UP_AGENT_KEY: agentKey },
+    env: {
+      KEYWAY_MASTER_KEY: randomBytes(32).toString('base64'),
+      KEYWAY_WARM_UP_SECRET: secret,
+      KEYWAY_WARM_UP_AGENT_KEY: agentKey,
+      // Its listener is not written to the host's shared registry: no other keyway needs to know of it
+      // for its few seconds, and no other user learns its port there.
+      KEYWAY_LISTENERS_DIR: join(home.path, 'listeners'),
+    },
     logger: createAppLogger({ level: 'silent' }),
     announce: false,
     workers: false,
   });
+  state.running = running;
   let upstream: WarmUpUpstream | undefined;
   try {
     upstream = await startWarmUpUpstream(new LeafMinter(running.ca).mint(WARM_UP_HOST), `Bearer ${secret}`);
     const proxyPort = running.proxyAddress.port;
-    await onListening?.({ proxyPort, upstreamPort: upstream.port, caPem: home.caPem });
-    return await sendWarmUpTraffic({ proxyPort, agentKey, caPem: home.caPem, upstreamPort: upstream.port }, plan, deadline);
+    await onListening?.({ proxyPort, upstreamPort: upstream.port, caPem, agent, agentKey });
+    return await sendWarmUpTraffic({ proxyPort, agent, agentKey, caPem, upstreamPort: upstream.port }, plan, deadline);
   } finally {
     upstream?.close();
     await running.stop({ drainMs: 1000 });
+    state.running = undefined;
   }
 }

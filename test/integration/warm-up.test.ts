@@ -3,7 +3,9 @@
 // as a user does and check that the warm-up ran, left nothing behind, wrote nothing to the real home
 // and leaked nothing; and attack the throwaway keyway while it serves.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { type AddressInfo, connect as netConnect, createServer as createNetServer, type Socket } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, ProxyAgent, request } from 'undici';
@@ -11,12 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startKeyway } from '../../src/app/index.ts';
 import { createAppLogger } from '../../src/log/logger.ts';
-import { warmUp, type WarmUpResult } from '../../src/warm-up/warm-up.ts';
-import { WARM_UP_AGENT, WARM_UP_HOST } from '../../src/warm-up/warm-up-config.ts';
+import { type StartThrowaway, warmUp, type WarmUpResult } from '../../src/warm-up/warm-up.ts';
+import { WARM_UP_HOST } from '../../src/warm-up/warm-up-config.ts';
+import { listenersDir } from '../../src/egress/listener-registry.ts';
+import { loadOrCreateCa } from '../../src/tls/index.ts';
 import { type ChildProxy, startChildProxy } from '../helpers/child-proxy.ts';
 import { CANARY, TLS_FIXTURES } from '../helpers/fixtures.ts';
 import { cleanEnv, makeHome } from '../helpers/keyway.ts';
-import { openConnect } from '../helpers/raw-http.ts';
+import { exchange, openConnect } from '../helpers/raw-http.ts';
+import { slack } from '../helpers/load.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
 const API_HOST = 'api.example.test';
@@ -98,7 +103,7 @@ describe('keyway start warms up before it serves', () => {
       const early = lines.find((l) => String(l['msg']).startsWith('the warm-up ended early'));
       // On a loaded machine the warm-up may run out of its 4 s: then only the time may have stopped it.
       if (early) expect(String(early['stopped'])).toMatch(/ms were up$/);
-      else expect(warmed).toBeDefined();
+      else expect(warmed).toMatchObject({ passes: 2 });
       expect(Number((warmed ?? early)?.['requests'])).toBeGreaterThan(100);
       // The throwaway home is gone, the stale one swept, the recent one left alone.
       expect(warmUpHomes(tmp).sort()).toEqual(['keyway-warm-up-running']);
@@ -108,7 +113,7 @@ describe('keyway start warms up before it serves', () => {
       const audit = readFileSync(join(home, 'logs', 'audit.jsonl'), 'utf8');
       expect(audit).toContain(API_HOST);
       expect(audit).not.toContain(WARM_UP_HOST);
-      expect(audit).not.toContain(WARM_UP_AGENT);
+      expect(audit).not.toMatch(/"agent":"w[0-9a-f]{16}"/);
       // The warm-up's secret and agent key are random and never printed; nor is the real grant's.
       const output = proxy.stdout() + proxy.stderr();
       expect(output).not.toContain(CANARY);
@@ -144,7 +149,7 @@ describe('keyway start warms up before it serves', () => {
 });
 
 describe('the throwaway keyway, attacked while it serves', () => {
-  it('admits only its own client: no key, a wrong key or another host is refused; its upstream refuses a wrong credential', async () => {
+  it('admits only its own client to its one host: no key, a wrong key, a guessed agent, another name or address, absolute-form are refused', async () => {
     const tried: Array<[string, number]> = [];
     // A temp folder of this test's own: other test files' keyways warm up in the shared one meanwhile.
     const tmp = privateTmp();
@@ -154,8 +159,9 @@ describe('the throwaway keyway, attacked while it serves', () => {
       if (shared === undefined) delete process.env['TMPDIR'];
       else process.env['TMPDIR'] = shared;
     };
+    let published: number[] = [];
     const result: WarmUpResult = await warmUp(startKeyway, createAppLogger({ level: 'silent' }), {
-      onListening: async ({ proxyPort, upstreamPort, caPem }) => {
+      onListening: async ({ proxyPort, upstreamPort, caPem, agent, agentKey }) => {
         const connect = async (what: string, authority: string, headers = '') => {
           const { socket, status } = await openConnect(proxyPort, authority, headers);
           socket.destroy();
@@ -163,9 +169,21 @@ describe('the throwaway keyway, attacked while it serves', () => {
         };
         const basic = (user: string, key: string) => `Proxy-Authorization: Basic ${Buffer.from(`${user}:${key}`).toString('base64')}\r\n`;
         await connect('the host, no key', `${WARM_UP_HOST}:${upstreamPort}`);
-        await connect('the host, a wrong key', `${WARM_UP_HOST}:${upstreamPort}`, basic(WARM_UP_AGENT, 'guessed'));
+        await connect('the host, a wrong key', `${WARM_UP_HOST}:${upstreamPort}`, basic(agent, 'guessed'));
         await connect('another name, no key', `${API_HOST}:${upstream.port}`);
-        await connect('a loopback port, no key', `127.0.0.1:${upstream.port}`);
+        // A name guessed in advance, again and again (the throttle counts wrong keys per name): the real
+        // agent's name is random, so its own requests below are not locked out.
+        for (let i = 0; i < 6; i++) await connect('a guessed agent', `${WARM_UP_HOST}:${upstreamPort}`, basic('warm-up', 'guessed'));
+        // With the agent's own key: only the one host is admitted (unmatched: deny).
+        const key = basic(agent, agentKey);
+        await connect('another name, with the key', `${API_HOST}:${upstream.port}`, key);
+        await connect('a loopback address, with the key', `127.0.0.1:${upstream.port}`, key);
+        await connect('localhost, with the key', `localhost:${upstream.port}`, key);
+        const absolute = await exchangeRaw(
+          proxyPort,
+          `GET http://${WARM_UP_HOST}:${upstreamPort}/warm-up HTTP/1.1\r\nHost: ${WARM_UP_HOST}:${upstreamPort}\r\n${key}Connection: close\r\n\r\n`,
+        );
+        tried.push(['absolute-form plain HTTP, with the key', absolute]);
         // Straight to the warm-up's upstream: a request without keyway's credential is refused there too.
         const direct = new Agent({ connect: { ca: caPem, servername: WARM_UP_HOST } });
         try {
@@ -178,20 +196,88 @@ describe('the throwaway keyway, attacked while it serves', () => {
         } finally {
           await direct.close();
         }
+        // Its listener is in no registry another user can read (the host's, or the one this test uses).
+        published = registryPorts(listenersDir(process.env)).filter((port) => port === proxyPort);
       },
     }).finally(restore);
     expect(tried).toEqual([
       ['the host, no key', 407],
       ['the host, a wrong key', 407],
       ['another name, no key', 407],
-      ['a loopback port, no key', 407],
+      ...Array.from({ length: 6 }, (): [string, number] => ['a guessed agent', expect.any(Number) as unknown as number]),
+      ['another name, with the key', 403],
+      ['a loopback address, with the key', 403],
+      ['localhost, with the key', 403],
+      ['absolute-form plain HTTP, with the key', expect.any(Number) as unknown as number],
       ['its upstream, a wrong credential', 401],
     ]);
-    // With the key, the same proxy and upstream answered the warm-up's own requests.
-    expect(result.stopped === undefined || /ms were up$/.test(result.stopped)).toBe(true);
-    expect(result.requests).toBeGreaterThan(100);
+    expect(tried.filter(([what]) => what === 'a guessed agent').every(([, status]) => status === 407 || status === 429)).toBe(true);
+    const plain = tried.find(([what]) => what.startsWith('absolute-form'))![1];
+    expect(plain).toBeGreaterThanOrEqual(400); // not forwarded: the grant's host is reached by CONNECT and TLS only
+    expect(published).toEqual([]);
+    // With the key, the same proxies and upstreams answered the warm-up's own requests, in both passes.
+    expect(result.stopped).toBeUndefined();
+    expect(result.passes).toBe(2);
+    expect(result.requests).toBeGreaterThan(1000);
     expect(warmUpHomes(tmp)).toEqual([]);
     expect(readdirSync(tmp)).toEqual([]); // nothing else of it either
     rmSync(tmp, { recursive: true, force: true });
   });
+
+  it('never keeps a start waiting past its bound: a throwaway keyway that never answers is given up on', async () => {
+    // A keyway that starts, then holds every connection without a word, and whose stop hangs too.
+    const held: Socket[] = [];
+    const silent = createNetServer((socket) => void held.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const caDir = mkdtempSync(join(tmpdir(), 'warm-up-ca-'));
+    const ca = await loadOrCreateCa(caDir);
+    let stops = 0;
+    const hanging: StartThrowaway = async () => ({
+      ca,
+      proxyAddress: silent.address() as AddressInfo,
+      stop: () => {
+        stops++;
+        return new Promise<void>(() => undefined);
+      },
+    });
+    const started = performance.now();
+    const result = await warmUp(hanging, createAppLogger({ level: 'silent' }), {
+      plan: { passes: 2, sequential: 10, parallel: 10, connections: 2, maxMs: 300, graceMs: 700 },
+    });
+    const ms = performance.now() - started;
+    try {
+      expect(result.stopped).toMatch(/did not finish within 1000 ms/);
+      expect(result.requests).toBe(0);
+      expect(ms).toBeGreaterThanOrEqual(1000);
+      expect(ms).toBeLessThan(1000 + slack(2_000, 10_000));
+      expect(stops).toBeGreaterThanOrEqual(1); // the hung keyway was told to stop, in the background
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+      rmSync(caDir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Sends `text` on a new connection to the proxy; the answer's status. */
+async function exchangeRaw(port: number, text: string): Promise<number> {
+  const socket = netConnect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  const answer = await exchange(socket, text);
+  socket.destroy();
+  return Number(answer.split(' ')[1]);
+}
+
+/** The proxy ports the entries in a listener registry name. */
+function registryPorts(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    try {
+      const entry = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { listeners?: Array<{ port: number }> };
+      return (entry.listeners ?? []).map((l) => l.port);
+    } catch {
+      return [];
+    }
+  });
+}

@@ -104,6 +104,8 @@ async function begin(start: WorkerStart): Promise<void> {
   try {
     // Each worker serves, so each compiles its request path before it does (warm-up/).
     if (warmUpWanted(process.env)) await warmUp(startKeyway, base.child({ worker: start.index }));
+    // Told to stop during the warm-up (its primary is gone or stopping): never bind the real listeners.
+    if (stopping) return;
     running = await startKeyway({
       home: start.home,
       configFile: start.configFile,
